@@ -1,0 +1,66 @@
+//! `medai`: train, evaluate, bundle and predict for medical AI from one binary.
+//!
+//! A thin layer over the library crates: argument parsing ([`clap`]), wiring of
+//! data → model → metrics → bundle, and one clear error line on failure.
+
+mod commands;
+mod fetch;
+mod report;
+
+use clap::{Parser, Subcommand};
+
+/// medai — medical AI from data to a deployable model bundle.
+#[derive(Parser, Debug)]
+#[command(name = "medai", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train a model on an image folder, a MedMNIST .npz or a CSV manifest and write a bundle.
+    Train(commands::TrainArgs),
+    /// Evaluate a bundle on a dataset split.
+    Eval(commands::EvalArgs),
+    /// Predict class probabilities for image files.
+    Predict(commands::PredictArgs),
+    /// Train → evaluate → bundle on PneumoniaMNIST with default settings.
+    Quickstart(commands::QuickstartArgs),
+    /// Dataset utilities.
+    Datasets {
+        #[command(subcommand)]
+        command: fetch::DatasetsCommand,
+    },
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MEDAI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(a) => commands::train(a).map(|_| ()),
+        Command::Eval(a) => commands::eval(a),
+        Command::Predict(a) => commands::predict(a),
+        Command::Quickstart(a) => commands::quickstart(a),
+        Command::Datasets { command } => fetch::run(command),
+    };
+    if let Err(e) = result {
+        // One line: the error and its causes.
+        let mut msg = format!("{e}");
+        for cause in e.chain().skip(1) {
+            let c = cause.to_string();
+            if !msg.contains(&c) {
+                msg.push_str(": ");
+                msg.push_str(&c);
+            }
+        }
+        eprintln!("error: {msg}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,369 @@
+//! End-to-end tests of the `medai` binary: train → eval → predict on a synthetic image folder
+//! and on the real PneumoniaMNIST file, bundle integrity, resume after `kill -9`, and bad input.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn medai(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_medai"))
+        .args(args)
+        .output()
+        .expect("run medai")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = medai(args);
+    assert!(
+        out.status.success(),
+        "medai {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn err(args: &[&str]) -> String {
+    let out = medai(args);
+    assert!(!out.status.success(), "medai {args:?} should fail");
+    let e = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!e.contains("panicked"), "panic instead of an error: {e}");
+    e
+}
+
+/// A grey 16×16 image: class "lesion" has a bright 5×5 square at a random place, "normal" not.
+fn write_png(path: &Path, lesion: bool, seed: u32) {
+    let mut img = image::GrayImage::new(16, 16);
+    let mut s = seed.wrapping_mul(2654435761).wrapping_add(12345);
+    for p in img.pixels_mut() {
+        s = s.wrapping_mul(1103515245).wrapping_add(12345);
+        p.0 = [40 + ((s >> 16) % 40) as u8];
+    }
+    if lesion {
+        let (x0, y0) = (1 + (seed % 9), 1 + ((seed / 9) % 9));
+        for y in y0..y0 + 5 {
+            for x in x0..x0 + 5 {
+                img.put_pixel(x, y, image::Luma([230]));
+            }
+        }
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    img.save(path).unwrap();
+}
+
+fn synthetic_folder(root: &Path, per_class: u32) {
+    for i in 0..per_class {
+        write_png(&root.join(format!("normal/n{i:03}.png")), false, i);
+        write_png(
+            &root.join(format!("lesion/sub/l{i:03}.png")),
+            true,
+            i + 1000,
+        );
+    }
+}
+
+fn train_args<'a>(data: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "train",
+        "--data",
+        data,
+        "--out",
+        out,
+        "--quiet",
+        "--arch",
+        "small-cnn",
+        "--widths",
+        "8,16",
+        "--convs-per-stage",
+        "1",
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn image_folder_train_eval_predict_and_bundle_integrity() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synthetic_folder(&data, 60);
+    let bundle = dir.path().join("m.medai");
+    let (d, b) = (data.to_str().unwrap(), bundle.to_str().unwrap());
+    let out = medai(&train_args(
+        d,
+        b,
+        &[
+            "--epochs",
+            "12",
+            "--lr",
+            "3e-3",
+            "--val-split",
+            "0.25",
+            "--patience",
+            "0",
+        ],
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Found 120 images belonging to 2 classes"),
+        "{stderr}"
+    );
+    for f in [
+        "manifest.json",
+        "weights.safetensors",
+        "model_card.md",
+        "checksums.sha256",
+    ] {
+        assert!(bundle.join(f).is_file(), "{f} missing");
+    }
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["classes"], serde_json::json!(["lesion", "normal"]));
+    assert_eq!(manifest["preprocessing"]["height"], 16);
+    assert!(dir.path().join("m.medai.train.jsonl").is_file());
+    assert!(
+        !dir.path().join("m.medai.ckpt").exists(),
+        "checkpoint kept after a finished run"
+    );
+
+    // eval --format json: required keys; the bright square is learnable.
+    let v: Value = serde_json::from_str(&ok(&[
+        "eval",
+        "--model",
+        b,
+        "--data",
+        d,
+        "--split",
+        "val",
+        "--format",
+        "json",
+        "--val-split",
+        "0.25",
+    ]))
+    .unwrap();
+    for k in [
+        "n",
+        "auc",
+        "accuracy",
+        "sensitivity",
+        "specificity",
+        "ppv",
+        "npv",
+        "f1",
+    ] {
+        assert!(v.get(k).is_some(), "eval json lacks {k}: {v}");
+    }
+    assert_eq!(v["n"], 30);
+    assert!(v["auc"].as_f64().unwrap() > 0.9, "val AUC {}", v["auc"]);
+
+    // predict: table, json, csv.
+    let f1 = data.join("lesion/sub/l000.png");
+    let f2 = data.join("normal/n000.png");
+    let (f1, f2) = (f1.to_str().unwrap(), f2.to_str().unwrap());
+    let t = ok(&["predict", "--model", b, f1, f2]);
+    assert!(t.contains("p(lesion)") && t.lines().count() == 3, "{t}");
+    let j: Value =
+        serde_json::from_str(&ok(&["predict", "--model", b, "--format", "json", f1, f2])).unwrap();
+    let p: f64 = j[0]["probabilities"]["lesion"].as_f64().unwrap()
+        + j[0]["probabilities"]["normal"].as_f64().unwrap();
+    assert!((p - 1.0).abs() < 1e-5);
+    let c = ok(&["predict", "--model", b, "--format", "csv", f1]);
+    assert!(c.starts_with("file,p_lesion,p_normal,label\n"), "{c}");
+
+    // A tampered bundle is refused with a message naming the part.
+    let w = bundle.join("weights.safetensors");
+    let mut bytes = std::fs::read(&w).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&w, &bytes).unwrap();
+    let e = err(&["predict", "--model", b, f1]);
+    assert!(
+        e.contains("checksum mismatch for weights.safetensors"),
+        "{e}"
+    );
+    // A truncated one too.
+    std::fs::write(&w, &bytes[..bytes.len() / 2]).unwrap();
+    let e = err(&["eval", "--model", b, "--data", d]);
+    assert!(e.contains("checksum mismatch"), "{e}");
+    // A non-bundle passed as a bundle.
+    let e = err(&["predict", "--model", f2, f1]);
+    assert!(
+        e.contains("not a medai bundle") && e.contains("n000.png"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_inputs_give_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o.medai");
+    let o = out.to_str().unwrap();
+    // Three classes in binary mode.
+    let three = dir.path().join("three");
+    for c in ["a", "b", "c"] {
+        for i in 0..3 {
+            write_png(&three.join(format!("{c}/{i}.png")), c == "a", i);
+        }
+    }
+    let e = err(&train_args(
+        three.to_str().unwrap(),
+        o,
+        &["--mode", "binary", "--epochs", "1"],
+    ));
+    assert!(e.contains("binary") && e.contains("3"), "{e}");
+    // A single class.
+    let single = dir.path().join("single");
+    write_png(&single.join("only/0.png"), false, 0);
+    let e = err(&train_args(single.to_str().unwrap(), o, &["--epochs", "1"]));
+    assert!(e.contains("class"), "{e}");
+    // A truncated PNG: error names it; with --on-bad-file skip it is listed and training goes on.
+    let data = dir.path().join("trunc");
+    synthetic_folder(&data, 8);
+    let bad = data.join("normal/n003.png");
+    let bytes = std::fs::read(&bad).unwrap();
+    std::fs::write(&bad, &bytes[..bytes.len() / 3]).unwrap();
+    let e = err(&train_args(data.to_str().unwrap(), o, &["--epochs", "1"]));
+    assert!(e.contains("n003.png"), "{e}");
+    assert!(!out.exists(), "no bundle may be written on error");
+    let res = medai(&train_args(
+        data.to_str().unwrap(),
+        o,
+        &[
+            "--epochs",
+            "1",
+            "--on-bad-file",
+            "skip",
+            "--val-split",
+            "0.3",
+        ],
+    ));
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    assert!(res.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("skipped 1 unreadable file") && stderr.contains("n003.png"),
+        "{stderr}"
+    );
+    // Missing data path, wrong npz, unknown arch, bad image size.
+    let e = err(&train_args("/nonexistent/data", o, &[]));
+    assert!(e.contains("/nonexistent/data"), "{e}");
+    let fake = dir.path().join("fake.npz");
+    std::fs::write(&fake, b"not a zip").unwrap();
+    let e = err(&train_args(fake.to_str().unwrap(), o, &[]));
+    assert!(e.contains("fake.npz"), "{e}");
+    let e = err(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        o,
+        "--arch",
+        "alexnet",
+    ]);
+    assert!(e.contains("alexnet") && e.contains("resnet18"), "{e}");
+    let e = err(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        o,
+        "--img-size",
+        "0x3",
+    ]);
+    assert!(e.contains("--img-size"), "{e}");
+    // Predicting a file that is not an image.
+    let txt = dir.path().join("notes.png");
+    std::fs::write(&txt, b"hello").unwrap();
+    let e = err(&["predict", "--model", o, txt.to_str().unwrap()]);
+    assert!(e.contains("o.medai") || e.contains("notes.png"), "{e}");
+}
+
+fn shared_npz() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/medmnist/pneumoniamnist.npz");
+    p.is_file().then_some(p)
+}
+
+#[test]
+fn pneumoniamnist_short_run_learns() {
+    let Some(npz) = shared_npz() else {
+        panic!("../shared/data/medmnist/pneumoniamnist.npz is required for this test");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("p.medai");
+    let b = b.to_str().unwrap();
+    let n = npz.to_str().unwrap();
+    let out = medai(&[
+        "train",
+        "--data",
+        n,
+        "--out",
+        b,
+        "--quiet",
+        "--epochs",
+        "2",
+        "--convs-per-stage",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&ok(&[
+        "eval", "--model", b, "--data", n, "--format", "json",
+    ]))
+    .unwrap();
+    assert_eq!(v["n"], 624);
+    // Two epochs of the small CNN already separate pneumonia well (full runs: bench/quickstart.sh).
+    assert!(v["auc"].as_f64().unwrap() > 0.85, "test AUC {}", v["auc"]);
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(Path::new(b).join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["classes"], serde_json::json!(["normal", "pneumonia"]));
+    assert_eq!(m["dataset"]["counts"]["train"], 4708);
+    // The bundle's test metrics equal what eval computes.
+    assert!(
+        (m["metrics"]["test"]["auc"].as_f64().unwrap() - v["auc"].as_f64().unwrap()).abs() < 1e-9
+    );
+}
+
+#[test]
+fn resume_after_kill_continues_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synthetic_folder(&data, 150);
+    let bundle = dir.path().join("r.medai");
+    let (d, b) = (data.to_str().unwrap(), bundle.to_str().unwrap());
+    let args = train_args(
+        d,
+        b,
+        &["--epochs", "40", "--patience", "0", "--batch-size", "16"],
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medai"))
+        .args(&args)
+        .spawn()
+        .unwrap();
+    let state = dir.path().join("r.medai.ckpt/state.json");
+    let t0 = std::time::Instant::now();
+    while !state.exists() && t0.elapsed().as_secs() < 120 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(state.exists(), "no checkpoint after the first epoch");
+    assert!(!bundle.exists(), "a killed run must not leave a bundle");
+    let saved: Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let done = saved["epoch"].as_u64().unwrap();
+    assert!(done >= 1 && done < 40);
+    let mut resumed = args.clone();
+    resumed.push("--resume");
+    let out = medai(&resumed);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&format!("Resuming from")), "{stderr}");
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let hist = m["training"]["history"].as_array().unwrap();
+    assert_eq!(hist.len(), 40, "history must cover every epoch once");
+    let epochs: Vec<u64> = hist.iter().map(|h| h["epoch"].as_u64().unwrap()).collect();
+    assert_eq!(epochs, (1..=40).collect::<Vec<_>>());
+}

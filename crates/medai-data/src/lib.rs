@@ -1,0 +1,62 @@
+//! # medai-data
+//!
+//! Labelled medical-image datasets for medai, without any deep-learning engine.
+//!
+//! This crate's job is everything between "a path the user typed" and "a CHW `f32` tensor
+//! buffer ready for a model":
+//!
+//! - **Discovery** ([`open`]): a MedMNIST `.npz` file, a CSV manifest (`path,label[,split]`) or
+//!   an ImageFolder directory (one sub-folder per class, optionally under `train/`, `val/`,
+//!   `test/`), with class names, label mode checks and a seeded stratified train/val split
+//!   when the dataset has no val split.
+//! - **Decoding** ([`load_image`], [`LabeledImages::load`], [`validate`]): PNG, JPEG, BMP and
+//!   TIFF (8/16-bit grey or RGB, alpha dropped) into [`RawImage`] on the 0..=255 scale,
+//!   recognised by content; bad files either fail with the file named or are skipped and
+//!   reported ([`OnBadFile`]).
+//! - **Preprocessing** ([`PreprocessSpec`]): resize (nearest, bilinear, area), grey↔RGB and
+//!   normalisation (rescale, ImageNet torch/caffe, per-channel standardisation with
+//!   [`channel_stats`]), as recorded in a model bundle.
+//! - **Augmentation** ([`AugmentSpec`]): seeded flips, affine warps, random-resized-crop,
+//!   brightness, contrast and noise, for training only.
+//! - **Identity** ([`DatasetSplits::fingerprint`], [`DatasetSplits::summary`]): a SHA-256
+//!   fingerprint of classes, labels and item identity, and a Keras-style one-line summary.
+//!
+//! Every error is a [`DataError`] whose message names the file (and row, key or field) and
+//! what was expected; bad input never panics.
+//!
+//! ```no_run
+//! use medai_data::{open, OpenOptions, PreprocessSpec, ResizeFilter, Normalization};
+//! let splits = open("pneumoniamnist.npz".as_ref(), &OpenOptions::default())?;
+//! println!("{}", splits.summary());
+//! let spec = PreprocessSpec {
+//!     height: 28, width: 28, channels: 1,
+//!     resize: ResizeFilter::Bilinear, normalization: Normalization::Rescale,
+//! };
+//! let x: Vec<f32> = spec.apply(&splits.train.load(0)?);
+//! assert_eq!(x.len(), 28 * 28);
+//! # Ok::<(), medai_data::DataError>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod augment;
+mod dataset;
+mod error;
+mod folder;
+mod image_io;
+mod manifest;
+mod npy;
+mod npz;
+mod preprocess;
+
+pub use augment::AugmentSpec;
+pub use dataset::{
+    DatasetSplits, Item, ItemSource, LabelMode, LabeledImages, OnBadFile, OpenOptions, U8Images,
+    open, open_with_report, stratified_split, validate,
+};
+pub use error::DataError;
+pub use image_io::{
+    IMAGE_EXTENSIONS, RawImage, decode_image_bytes, from_dynamic, has_image_extension, load_image,
+};
+pub use npz::medmnist_class_names;
+pub use preprocess::{Normalization, PreprocessSpec, ResizeFilter, channel_stats};

@@ -1,0 +1,44 @@
+//! # medai-nn
+//!
+//! The only crate that knows the deep-learning engine ([Burn](https://burn.dev), pinned to
+//! 0.22.1). It holds:
+//!
+//! - [`vision`]: image networks (small CNN, ResNet-18/50, VGG16, DenseNet-121);
+//! - [`training`]: the one trainer every task type uses ([`training::fit`]) through the
+//!   [`training::Classifier`] and [`training::BatchSource`] traits;
+//! - [`data`]: preprocessing and augmentation of batches in parallel, with prefetch;
+//! - [`image`]: the image-classification task glue and prediction;
+//! - [`loss`]: weighted BCE / cross-entropy;
+//! - [`weights`]: safetensors / burnpack persistence and torchvision weight import;
+//! - [`backend`]: device selection (CPU `flex` by default; `wgpu`, `vulkan`, `cuda` features).
+
+pub mod backend;
+pub mod data;
+pub mod image;
+pub mod loss;
+pub mod training;
+pub mod vision;
+pub mod weights;
+
+pub use burn::prelude::Device;
+use std::path::PathBuf;
+
+/// Errors from training and inference.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Reading the data failed.
+    #[error(transparent)]
+    Data(#[from] medai_data::DataError),
+    /// A file could not be written or read.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// A checkpoint could not be saved or restored.
+    #[error("checkpoint {0}: {1}")]
+    Checkpoint(PathBuf, String),
+    /// The loss became NaN or infinite.
+    #[error("training diverged at epoch {0} (loss is not finite); lower --lr")]
+    Diverged(usize),
+    /// An invalid setting.
+    #[error("{0}")]
+    Config(String),
+}

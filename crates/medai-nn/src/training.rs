@@ -1,0 +1,639 @@
+//! The trainer: one loop for every task type. A task supplies a [`Classifier`] (the network) and
+//! a [`BatchSource`] (its data); the trainer does optimisation (Adam with Keras' defaults, AdamW,
+//! SGD), class weights, LR schedules, early stopping on validation AUC, best-checkpoint keeping,
+//! resumable checkpoints, a progress bar and a JSON-lines log.
+
+use crate::TrainError;
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, SgdConfig};
+use burn::prelude::*;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// A network that maps a batch input to class logits `[batch, outputs]`.
+pub trait Classifier: Module + Clone + Send {
+    /// The on-device batch input.
+    type Input;
+    /// Logits for a batch: 1 column for binary (sigmoid), K for K classes (softmax).
+    fn logits(&self, input: Self::Input) -> Tensor<2>;
+    /// Freeze everything but the classification head (for transfer learning).
+    fn freeze_backbone(self) -> Self {
+        self
+    }
+    /// Undo [`Classifier::freeze_backbone`].
+    fn unfreeze_all(self) -> Self {
+        self
+    }
+}
+
+/// Which part of the data a batch comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// Training data (augmented).
+    Train,
+    /// Validation data (never augmented).
+    Val,
+}
+
+/// A task's data, as the trainer sees it.
+pub trait BatchSource: Sync {
+    /// The on-device batch input it produces.
+    type Input;
+    /// Class labels of every sample of `split`, in index order.
+    fn labels(&self, split: Split) -> Vec<usize>;
+    /// Prepare the samples `order` of `split` in batches of `batch_size` (augmenting training
+    /// batches with a stream seeded by `epoch`) and call `f(input, labels)` on each, in order.
+    fn for_each_batch(
+        &self,
+        split: Split,
+        order: &[usize],
+        batch_size: usize,
+        epoch: u64,
+        device: &Device,
+        f: &mut dyn FnMut(Self::Input, &[usize]) -> Result<(), TrainError>,
+    ) -> Result<(), TrainError>;
+}
+
+/// Optimiser choice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam (Kingma & Ba), L2 weight decay.
+    Adam,
+    /// AdamW (decoupled weight decay).
+    Adamw,
+    /// SGD with momentum.
+    Sgd,
+}
+
+/// Learning-rate schedule over epochs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Schedule {
+    /// Constant learning rate.
+    Constant,
+    /// Cosine decay from `lr` to 0 over the epochs (per step).
+    Cosine,
+    /// Multiply by `gamma` every `every` epochs.
+    Step {
+        /// Epochs between decays.
+        every: usize,
+        /// Decay factor.
+        gamma: f64,
+    },
+}
+
+/// Class weighting for imbalanced data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeights {
+    /// All classes weigh 1.
+    None,
+    /// `n / (k × count_c)`, as scikit-learn's `compute_class_weight("balanced")`.
+    Balanced,
+}
+
+/// Training hyper-parameters (recorded in the bundle).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Maximum number of epochs.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Optimiser.
+    pub optimizer: OptimizerKind,
+    /// Adam β1.
+    pub beta1: f32,
+    /// Adam β2.
+    pub beta2: f32,
+    /// Adam ε (Keras' default 1e-7, set explicitly; Burn's own default is 1e-5).
+    pub epsilon: f32,
+    /// Weight decay (L2 for Adam/SGD, decoupled for AdamW).
+    pub weight_decay: f32,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// LR schedule.
+    pub schedule: Schedule,
+    /// Class weights.
+    pub class_weights: ClassWeights,
+    /// Stop when validation AUC has not improved for this many epochs (0: never).
+    pub patience: usize,
+    /// Seed of initialisation, shuffling and augmentation.
+    pub seed: u64,
+    /// Train only the head for this many epochs, then unfreeze (transfer learning).
+    pub freeze_backbone_epochs: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 30,
+            batch_size: 128,
+            lr: 1e-3,
+            optimizer: OptimizerKind::Adam,
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-7,
+            weight_decay: 0.0,
+            momentum: 0.9,
+            schedule: Schedule::Cosine,
+            class_weights: ClassWeights::Balanced,
+            patience: 8,
+            seed: 42,
+            freeze_backbone_epochs: 0,
+        }
+    }
+}
+
+/// One epoch's record (a line of the JSON-lines log).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Validation loss (unweighted).
+    pub val_loss: f64,
+    /// Validation AUC (binary: positive class; multi-class: macro one-vs-rest).
+    pub val_auc: f64,
+    /// Validation accuracy.
+    pub val_accuracy: f64,
+    /// Learning rate at the end of the epoch.
+    pub lr: f64,
+    /// Wall time of the epoch in seconds.
+    pub seconds: f64,
+    /// Training throughput, images (samples) per second.
+    pub train_samples_per_s: f64,
+}
+
+/// Resumable training state saved after every epoch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CheckpointState {
+    epoch: usize,
+    best_auc: f64,
+    best_epoch: usize,
+    history: Vec<EpochLog>,
+    config: TrainConfig,
+}
+
+/// Where training writes its side files.
+#[derive(Clone, Debug, Default)]
+pub struct TrainIo {
+    /// JSON-lines log, one [`EpochLog`] per line (appended).
+    pub log: Option<PathBuf>,
+    /// Checkpoint directory for `--resume` (model + optimiser + state after every epoch).
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue from the checkpoint if one exists.
+    pub resume: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// The result of training.
+pub struct TrainOutcome<M> {
+    /// The best model (highest validation AUC), in inference mode.
+    pub model: M,
+    /// Per-epoch history.
+    pub history: Vec<EpochLog>,
+    /// Epoch of the best model.
+    pub best_epoch: usize,
+    /// Validation AUC of the best model.
+    pub best_val_auc: f64,
+}
+
+/// Per-class weights for `labels`.
+pub fn class_weights(kind: ClassWeights, labels: &[usize], k: usize) -> Vec<f32> {
+    match kind {
+        ClassWeights::None => vec![1.0; k],
+        ClassWeights::Balanced => {
+            let mut counts = vec![0usize; k];
+            for &l in labels {
+                counts[l] += 1;
+            }
+            counts
+                .iter()
+                .map(|&c| {
+                    if c == 0 {
+                        0.0
+                    } else {
+                        labels.len() as f32 / (k as f32 * c as f32)
+                    }
+                })
+                .collect()
+        }
+    }
+}
+
+fn lr_at(cfg: &TrainConfig, epoch0: usize, step: usize, steps_per_epoch: usize) -> f64 {
+    match &cfg.schedule {
+        Schedule::Constant => cfg.lr,
+        Schedule::Cosine => {
+            let total = (cfg.epochs * steps_per_epoch).max(1) as f64;
+            let t = (epoch0 * steps_per_epoch + step) as f64 / total;
+            cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+        }
+        Schedule::Step { every, gamma } => cfg.lr * gamma.powi((epoch0 / (*every).max(1)) as i32),
+    }
+}
+
+/// Class probabilities from logits: sigmoid for one output (as `[1-p, p]`), softmax otherwise.
+pub fn probabilities(logits: Tensor<2>) -> Vec<Vec<f64>> {
+    let [n, k] = logits.dims();
+    if k == 1 {
+        let p = burn::tensor::activation::sigmoid(logits);
+        let v: Vec<f32> = p
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
+        v.iter().map(|&p| vec![1.0 - p as f64, p as f64]).collect()
+    } else {
+        let p = burn::tensor::activation::softmax(logits, 1);
+        let v: Vec<f32> = p
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
+        (0..n)
+            .map(|i| v[i * k..(i + 1) * k].iter().map(|&x| x as f64).collect())
+            .collect()
+    }
+}
+
+/// Predict class probabilities for every sample of `split`, in index order.
+pub fn predict<M: Classifier, S: BatchSource<Input = M::Input>>(
+    model: &M,
+    source: &S,
+    split: Split,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<Vec<f64>>, TrainError> {
+    let n = source.labels(split).len();
+    let order: Vec<usize> = (0..n).collect();
+    let mut out = Vec::with_capacity(n);
+    source.for_each_batch(split, &order, batch_size, 0, device, &mut |x, _| {
+        out.extend(probabilities(model.logits(x)));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Validation AUC (binary: positive class; multi-class: macro OvR), accuracy and mean log-loss.
+pub fn quick_metrics(labels: &[usize], probs: &[Vec<f64>]) -> (f64, f64, f64) {
+    let n = labels.len().max(1) as f64;
+    let acc = labels
+        .iter()
+        .zip(probs)
+        .filter(|(l, p)| argmax(p) == **l)
+        .count() as f64
+        / n;
+    let loss = labels
+        .iter()
+        .zip(probs)
+        .map(|(&l, p)| -(p[l].clamp(1e-15, 1.0)).ln())
+        .sum::<f64>()
+        / n;
+    let auc = if probs.first().map(|p| p.len()).unwrap_or(0) == 2 {
+        let s: Vec<f64> = probs.iter().map(|p| p[1]).collect();
+        medai_metrics::roc_auc(labels, &s).unwrap_or(f64::NAN)
+    } else {
+        let names: Vec<String> = (0..probs.first().map(|p| p.len()).unwrap_or(0))
+            .map(|i| i.to_string())
+            .collect();
+        medai_metrics::multiclass_report(labels, probs, &names)
+            .map(|r| r.auc_macro_ovr)
+            .unwrap_or(f64::NAN)
+    };
+    (auc, acc, loss)
+}
+
+/// Index of the largest value (first on ties).
+pub fn argmax(p: &[f64]) -> usize {
+    let mut best = 0;
+    for (i, &v) in p.iter().enumerate() {
+        if v > p[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn append_log(path: &Path, rec: &EpochLog) -> Result<(), TrainError> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| TrainError::Io(path.to_path_buf(), e))?;
+    let line = serde_json::to_string(rec).unwrap_or_default();
+    writeln!(f, "{line}").map_err(|e| TrainError::Io(path.to_path_buf(), e))
+}
+
+fn build_optimizer(cfg: &TrainConfig) -> burn::optim::ModuleOptimizer {
+    let wd = (cfg.weight_decay > 0.0).then(|| WeightDecayConfig::new(cfg.weight_decay));
+    match cfg.optimizer {
+        OptimizerKind::Adam => AdamConfig::new()
+            .with_beta_1(cfg.beta1)
+            .with_beta_2(cfg.beta2)
+            .with_epsilon(cfg.epsilon)
+            .with_weight_decay(wd)
+            .init(),
+        OptimizerKind::Adamw => AdamWConfig::new()
+            .with_beta_1(cfg.beta1)
+            .with_beta_2(cfg.beta2)
+            .with_epsilon(cfg.epsilon)
+            .with_weight_decay(cfg.weight_decay)
+            .init(),
+        OptimizerKind::Sgd => SgdConfig::new()
+            .with_momentum(Some(MomentumConfig::new().with_momentum(cfg.momentum)))
+            .with_weight_decay(wd)
+            .init(),
+    }
+}
+
+/// Train `model` on `source`. `device` must be an autodiff device (`Device::autodiff()`).
+pub fn fit<M, S>(
+    mut model: M,
+    source: &S,
+    num_classes: usize,
+    cfg: &TrainConfig,
+    device: &Device,
+    io: &TrainIo,
+) -> Result<TrainOutcome<M>, TrainError>
+where
+    M: Classifier,
+    S: BatchSource<Input = M::Input>,
+{
+    let labels = source.labels(Split::Train);
+    let val_labels = source.labels(Split::Val);
+    if labels.is_empty() {
+        return Err(TrainError::Config("the training split is empty".into()));
+    }
+    let weights = class_weights(cfg.class_weights, &labels, num_classes);
+    let mut optim = build_optimizer(cfg);
+    let steps_per_epoch = labels.len().div_ceil(cfg.batch_size.max(1));
+    let mut history: Vec<EpochLog> = Vec::new();
+    let mut best_auc = f64::NEG_INFINITY;
+    let mut best_epoch = 0;
+    let mut best_model = model.valid();
+    let mut start_epoch = 0;
+
+    // Resume from a checkpoint.
+    if let (true, Some(dir)) = (
+        io.resume,
+        io.checkpoint_dir.as_deref().and_then(checkpoint_to_resume),
+    ) {
+        let dir = &dir;
+        {
+            let state: CheckpointState = serde_json::from_slice(
+                &std::fs::read(dir.join("state.json"))
+                    .map_err(|e| TrainError::Io(dir.clone(), e))?,
+            )
+            .map_err(|e| TrainError::Checkpoint(dir.clone(), e.to_string()))?;
+            model = crate::weights::load_burnpack(
+                model,
+                &std::fs::read(dir.join("model.bpk"))
+                    .map_err(|e| TrainError::Io(dir.clone(), e))?,
+            )
+            .map_err(|e| TrainError::Checkpoint(dir.clone(), e))?;
+            let ob =
+                std::fs::read(dir.join("optim.bpk")).map_err(|e| TrainError::Io(dir.clone(), e))?;
+            optim = optim
+                .from_bytes(burn::tensor::Bytes::from_bytes_vec(ob))
+                .map_err(|e| TrainError::Checkpoint(dir.clone(), format!("{e:?}")))?;
+            best_model = crate::weights::load_burnpack(
+                model.valid(),
+                &std::fs::read(dir.join("best.bpk")).map_err(|e| TrainError::Io(dir.clone(), e))?,
+            )
+            .map_err(|e| TrainError::Checkpoint(dir.clone(), e))?;
+            start_epoch = state.epoch;
+            best_auc = state.best_auc;
+            best_epoch = state.best_epoch;
+            history = state.history;
+            tracing::info!(
+                "resuming from {} at epoch {}",
+                dir.display(),
+                start_epoch + 1
+            );
+            eprintln!("Resuming from {} after epoch {start_epoch}", dir.display());
+        }
+    }
+
+    let mut frozen = false;
+    if cfg.freeze_backbone_epochs > start_epoch {
+        model = model.freeze_backbone();
+        frozen = true;
+    }
+
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    // Advance the shuffling stream past completed epochs so a resumed run matches an unbroken one.
+    let mut order: Vec<usize> = (0..labels.len()).collect();
+    for _ in 0..start_epoch {
+        order.shuffle(&mut rng);
+    }
+    for epoch0 in start_epoch..cfg.epochs {
+        if frozen && epoch0 >= cfg.freeze_backbone_epochs {
+            model = model.unfreeze_all();
+            frozen = false;
+        }
+        let t0 = Instant::now();
+        order.shuffle(&mut rng);
+        let bar = if io.progress {
+            let b = indicatif::ProgressBar::new(steps_per_epoch as u64);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b.set_prefix(format!("{}/{}", epoch0 + 1, cfg.epochs));
+            b
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let mut loss_sum = 0.0f64;
+        let mut seen = 0usize;
+        let mut step = 0usize;
+        let mut lr = cfg.lr;
+        source.for_each_batch(
+            Split::Train,
+            &order,
+            cfg.batch_size,
+            epoch0 as u64 + 1,
+            device,
+            &mut |x, y| {
+                let w: Vec<f32> = y.iter().map(|&l| weights[l]).collect();
+                let logits = model.logits(x);
+                let loss = if num_classes == 2 && logits.dims()[1] == 1 {
+                    crate::loss::bce_with_logits(logits, y, &w)
+                } else {
+                    crate::loss::cross_entropy(logits, y, &w)
+                };
+                let lv = loss.clone().into_scalar::<f32>() as f64;
+                if !lv.is_finite() {
+                    return Err(TrainError::Diverged(epoch0 + 1));
+                }
+                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                lr = lr_at(cfg, epoch0, step, steps_per_epoch);
+                model = optim.step(lr, model.clone(), grads);
+                loss_sum += lv * y.len() as f64;
+                seen += y.len();
+                step += 1;
+                bar.inc(1);
+                bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
+                Ok(())
+            },
+        )?;
+        bar.finish_and_clear();
+        let train_secs = t0.elapsed().as_secs_f64();
+        let valid = model.valid();
+        let probs = predict(
+            &valid,
+            source,
+            Split::Val,
+            cfg.batch_size.max(256),
+            &device.clone().inner(),
+        )?;
+        let (auc, acc, vloss) = quick_metrics(&val_labels, &probs);
+        let rec = EpochLog {
+            epoch: epoch0 + 1,
+            train_loss: loss_sum / seen.max(1) as f64,
+            val_loss: vloss,
+            val_auc: auc,
+            val_accuracy: acc,
+            lr,
+            seconds: t0.elapsed().as_secs_f64(),
+            train_samples_per_s: seen as f64 / train_secs.max(1e-9),
+        };
+        let improved = auc > best_auc || (best_auc.is_nan() && !auc.is_nan());
+        if improved || best_epoch == 0 {
+            best_auc = auc;
+            best_epoch = epoch0 + 1;
+            best_model = valid;
+        }
+        if io.progress {
+            eprintln!(
+                "epoch {:>3}/{} loss {:.4}  val_loss {:.4}  val_auc {:.4}  val_acc {:.4}  lr {:.2e}  {:.1}s ({:.0} img/s){}",
+                rec.epoch,
+                cfg.epochs,
+                rec.train_loss,
+                rec.val_loss,
+                rec.val_auc,
+                rec.val_accuracy,
+                rec.lr,
+                rec.seconds,
+                rec.train_samples_per_s,
+                if improved { "  *best" } else { "" }
+            );
+        }
+        if let Some(p) = &io.log {
+            append_log(p, &rec)?;
+        }
+        history.push(rec);
+        if let Some(dir) = &io.checkpoint_dir {
+            let state = CheckpointState {
+                epoch: epoch0 + 1,
+                best_auc,
+                best_epoch,
+                history: history.clone(),
+                config: cfg.clone(),
+            };
+            save_checkpoint(dir, &model, &best_model, &optim, &state)?;
+        }
+        if cfg.patience > 0 && epoch0 + 1 - best_epoch >= cfg.patience {
+            if io.progress {
+                eprintln!(
+                    "early stopping: no validation AUC gain for {} epochs",
+                    cfg.patience
+                );
+            }
+            break;
+        }
+    }
+    Ok(TrainOutcome {
+        model: best_model,
+        history,
+        best_epoch,
+        best_val_auc: best_auc,
+    })
+}
+
+fn sibling(dir: &Path, suffix: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    dir.with_file_name(format!("{name}.{suffix}"))
+}
+
+/// The checkpoint directory to resume from: `dir`, or its `.old` sibling if a kill struck
+/// between the two renames of [`save_checkpoint`].
+fn checkpoint_to_resume(dir: &Path) -> Option<PathBuf> {
+    [dir.to_path_buf(), sibling(dir, "old")]
+        .into_iter()
+        .find(|d| d.join("state.json").is_file())
+}
+
+/// Save a complete checkpoint into a fresh sibling directory, then swap it in, so that the
+/// checkpoint on disk is always one whole epoch's state.
+fn save_checkpoint<M: Module>(
+    dir: &Path,
+    model: &M,
+    best: &M,
+    optim: &burn::optim::ModuleOptimizer,
+    state: &CheckpointState,
+) -> Result<(), TrainError> {
+    let tmp = sibling(dir, "tmp");
+    let old = sibling(dir, "old");
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| TrainError::Io(p, e)
+    };
+    let ck = |e: String| TrainError::Checkpoint(dir.to_path_buf(), e);
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+    }
+    std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+    let ob = optim.into_bytes().map_err(|e| ck(format!("{e:?}")))?;
+    let parts: [(&str, Vec<u8>); 4] = [
+        (
+            "model.bpk",
+            crate::weights::save_burnpack(model).map_err(ck)?,
+        ),
+        ("best.bpk", crate::weights::save_burnpack(best).map_err(ck)?),
+        ("optim.bpk", ob.to_vec()),
+        (
+            "state.json",
+            serde_json::to_vec_pretty(state).unwrap_or_default(),
+        ),
+    ];
+    for (name, bytes) in parts {
+        crate::weights::write_atomic(&tmp.join(name), &bytes).map_err(io(&tmp.join(name)))?;
+    }
+    if dir.exists() {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
+        std::fs::rename(dir, &old).map_err(io(dir))?;
+    }
+    std::fs::rename(&tmp, dir).map_err(io(dir))?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old).map_err(io(&old))?;
+    }
+    Ok(())
+}
+
+/// Remove a run's checkpoint directory (and any leftovers of an interrupted save).
+pub fn remove_checkpoint(dir: &Path) {
+    for d in [dir.to_path_buf(), sibling(dir, "tmp"), sibling(dir, "old")] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
