@@ -406,10 +406,11 @@ mod tests {
     fn roundtrip_and_checksums_match_sha256sum_format() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.medai");
-        sample().write(&p).unwrap();
+        let original = sample();
+        original.write(&p).unwrap();
         let b = Bundle::read(&p).unwrap();
         assert_eq!(b.weights, vec![1, 2, 3, 4, 5]);
-        assert_eq!(b.manifest, sample().manifest);
+        assert_eq!(b.manifest, original.manifest);
         assert!(b.model_card.contains("| auc | 0.9600 |"));
         let sums = fs::read_to_string(p.join(CHECKSUMS)).unwrap();
         // sha256 of bytes 1..=5, computed independently with `printf '\x01\x02\x03\x04\x05' | sha256sum`

@@ -74,7 +74,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "small-cnn")]
     pub arch: String,
     /// Maximum epochs.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 15)]
     pub epochs: usize,
     /// Batch size.
     #[arg(long, default_value_t = 128)]
@@ -128,7 +128,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "32,64,128", value_delimiter = ',')]
     pub widths: Vec<usize>,
     /// Convolutions per stage of the small CNN.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     pub convs_per_stage: usize,
     /// Dropout before the head of the small CNN.
     #[arg(long, default_value_t = 0.2)]
@@ -268,6 +268,9 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
     let arch = Arch::parse(&a.arch)
         .ok_or_else(|| anyhow!("--arch {:?}: expected one of {}", a.arch, Arch::NAMES))?;
     let policy = parse_policy(&a.on_bad_file)?;
+    let size = a.img_size.as_deref().map(parse_size).transpose()?;
+    let schedule = parse_schedule(&a.schedule)?;
+    let augment = augment_spec(&a.augment)?;
     let mode = a.mode.map(|m| match m {
         ModeArg::Binary => LabelMode::Binary,
         ModeArg::Categorical => LabelMode::Categorical,
@@ -293,10 +296,7 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
         .train
         .load(0)
         .with_context(|| splits.train.describe(0))?;
-    let (height, width) = match &a.img_size {
-        Some(s) => parse_size(s)?,
-        None => (first.height, first.width),
-    };
+    let (height, width) = size.unwrap_or((first.height, first.width));
     let channels = a.channels.unwrap_or(if a.pretrained.is_some() {
         3
     } else {
@@ -358,7 +358,7 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
             OptArg::Sgd => OptimizerKind::Sgd,
         },
         weight_decay: a.weight_decay,
-        schedule: parse_schedule(&a.schedule)?,
+        schedule,
         class_weights: match a.class_weights.as_str() {
             "balanced" => ClassWeights::Balanced,
             "none" => ClassWeights::None,
@@ -369,7 +369,6 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
         freeze_backbone_epochs: a.freeze_backbone,
         ..TrainConfig::default()
     };
-    let augment = augment_spec(&a.augment)?;
 
     let device = medai_nn::backend::device(&a.device).map_err(|e| anyhow!(e))?;
     device.seed(a.seed);
@@ -378,9 +377,10 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
     if let Some(p) = &a.pretrained {
         let (m, rep) = medai_nn::weights::import_pretrained(model, p).map_err(|e| anyhow!(e))?;
         eprintln!(
-            "Loaded {} tensors from {}; {} left newly initialised (head), {} unused",
+            "Loaded {} tensors from {}; {} replaced for the new head, {} not in the checkpoint, {} unused",
             rep.applied,
             p.display(),
+            rep.reshaped.len(),
             rep.missing.len(),
             rep.unused.len()
         );
@@ -776,7 +776,7 @@ pub struct QuickstartArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Maximum epochs.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 15)]
     pub epochs: usize,
 }
 
@@ -796,39 +796,29 @@ pub fn quickstart(a: QuickstartArgs) -> Result<()> {
     };
     eprintln!("Data: {}", data.display());
     std::fs::create_dir_all(&a.out).with_context(|| a.out.display().to_string())?;
-    let args = TrainArgs {
-        data: data.clone(),
-        out: a.out.join("pneumonia.medai"),
-        arch: "small-cnn".into(),
-        epochs: a.epochs,
-        batch_size: 128,
-        lr: 1e-3,
-        optimizer: OptArg::Adam,
-        weight_decay: 0.0,
-        schedule: "cosine".into(),
-        class_weights: "balanced".into(),
-        patience: 8,
-        seed: a.seed,
-        val_split: 0.1,
-        mode: None,
-        img_size: None,
-        channels: None,
-        resize: ResizeArg::Bilinear,
-        normalize: None,
-        augment: "default".into(),
-        small_stem: false,
-        widths: vec![32, 64, 128],
-        convs_per_stage: 2,
-        dropout: 0.2,
-        pretrained: None,
-        freeze_backbone: 0,
-        device: "cpu".into(),
-        log: None,
-        resume: false,
-        on_bad_file: "error".into(),
-        name: Some("pneumonia".into()),
-        quiet: false,
-    };
+    // Exactly `medai train`'s defaults: parse them rather than restate them.
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        train: TrainArgs,
+    }
+    let out = a.out.join("pneumonia.medai");
+    let seed = a.seed.to_string();
+    let epochs = a.epochs.to_string();
+    let args = <Defaults as clap::Parser>::try_parse_from([
+        "quickstart".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--seed".as_ref(),
+        seed.as_ref(),
+        "--epochs".as_ref(),
+        epochs.as_ref(),
+        "--name".as_ref(),
+        "pneumonia".as_ref(),
+    ] as [&std::ffi::OsStr; 11])?
+    .train;
     let trained = train(args)?;
     let metrics = &trained.manifest.metrics;
     let summary = json!({

@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train a model on an image folder, a MedMNIST .npz or a CSV manifest and write a bundle.
-    Train(commands::TrainArgs),
+    Train(Box<commands::TrainArgs>),
     /// Evaluate a bundle on a dataset split.
     Eval(commands::EvalArgs),
     /// Predict class probabilities for image files.
@@ -44,7 +44,7 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train(a) => commands::train(a).map(|_| ()),
+        Command::Train(a) => commands::train(*a).map(|_| ()),
         Command::Eval(a) => commands::eval(a),
         Command::Predict(a) => commands::predict(a),
         Command::Quickstart(a) => commands::quickstart(a),

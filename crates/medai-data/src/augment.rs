@@ -2,8 +2,9 @@
 //!
 //! Geometric augmentations (flips, rotation, translation, zoom, random-resized-crop) are
 //! composed into one inverse affine map and applied as a single bilinear warp; samples that
-//! fall outside the image are black (0), with edge pixels extended by half a pixel so that an
-//! identity-like map does not darken the border. Photometric augmentations (brightness,
+//! fall outside the image take the nearest edge pixel (Keras' default `fill_mode="nearest"`), so
+//! augmentation never darkens an image with black borders — black borders shift the intensity
+//! statistics that batch norm learns away from those of un-augmented evaluation images. Photometric augmentations (brightness,
 //! contrast, Gaussian noise) act on values scaled to 0..1 and clamp to that range.
 
 use rand::Rng;
@@ -206,9 +207,6 @@ fn warp(img: &RawImage, map: &InverseAffine) -> RawImage {
             let dy = y as f64 - map.o[1];
             let sx = map.m[0][0] * dx + map.m[0][1] * dy + map.s0[0];
             let sy = map.m[1][0] * dx + map.m[1][1] * dy + map.s0[1];
-            if !(sx >= -0.5 && sx <= wf - 0.5 && sy >= -0.5 && sy <= hf - 0.5) {
-                continue; // outside the image: black
-            }
             let sx = sx.clamp(0.0, wf - 1.0);
             let sy = sy.clamp(0.0, hf - 1.0);
             let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);

@@ -48,7 +48,7 @@ impl BatchSource for ImageSource<'_> {
         batch_size: usize,
         epoch: u64,
         device: &Device,
-        f: &mut dyn FnMut(Tensor<4>, &[usize]) -> Result<(), TrainError>,
+        f: &mut crate::training::BatchFn<'_, Tensor<4>>,
     ) -> Result<(), TrainError> {
         let (set, batcher) = match split {
             Split::Train => (self.train, &self.train_batcher),

@@ -41,6 +41,9 @@ pub enum Split {
     Val,
 }
 
+/// The per-batch callback of [`BatchSource::for_each_batch`]: `(input, labels)`.
+pub type BatchFn<'a, I> = dyn FnMut(I, &[usize]) -> Result<(), TrainError> + 'a;
+
 /// A task's data, as the trainer sees it.
 pub trait BatchSource: Sync {
     /// The on-device batch input it produces.
@@ -56,7 +59,7 @@ pub trait BatchSource: Sync {
         batch_size: usize,
         epoch: u64,
         device: &Device,
-        f: &mut dyn FnMut(Self::Input, &[usize]) -> Result<(), TrainError>,
+        f: &mut BatchFn<'_, Self::Input>,
     ) -> Result<(), TrainError>;
 }
 

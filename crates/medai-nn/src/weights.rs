@@ -57,8 +57,11 @@ pub struct ImportReport {
     pub applied: usize,
     /// Model parameters left at their fresh initialisation (e.g. the new head).
     pub missing: Vec<String>,
-    /// Checkpoint tensors that the model does not have (e.g. the old 1000-class head).
+    /// Checkpoint tensors that the model does not have.
     pub unused: Vec<String>,
+    /// Tensors present in both but of another shape (e.g. the old 1000-class head): kept at
+    /// their fresh initialisation.
+    pub reshaped: Vec<String>,
 }
 
 fn torchvision_remapper() -> KeyRemapper {
@@ -85,6 +88,7 @@ pub fn import_pretrained<M: Module>(
         "safetensors" => {
             let mut store = SafetensorsStore::from_file(path)
                 .with_from_adapter(PyTorchToBurnAdapter)
+                .skip_enum_variants(true)
                 .remap(torchvision_remapper())
                 .map_indices_contiguous(true)
                 .allow_partial(true)
@@ -120,6 +124,7 @@ pub fn import_pretrained<M: Module>(
         applied: result.applied.len(),
         missing: result.missing.iter().map(|m| format!("{m:?}")).collect(),
         unused: result.unused.iter().map(|m| format!("{m:?}")).collect(),
+        reshaped: result.errors.iter().map(|e| format!("{e:?}")).collect(),
     };
     Ok((model, report))
 }

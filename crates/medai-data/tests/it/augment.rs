@@ -106,7 +106,7 @@ fn hflip_mirrors_exactly() {
 }
 
 #[test]
-fn brightness_scales_and_translation_pads_black() {
+fn brightness_scales_and_translation_fills_with_nearest_edge() {
     let img = RawImage {
         width: 4,
         height: 4,
@@ -131,15 +131,32 @@ fn brightness_scales_and_translation_pads_black() {
         translate: 0.5,
         ..AugmentSpec::default()
     };
-    let mut shifted_some = false;
+    // A uniform image stays uniform: the border is filled from the nearest edge, never black.
     for seed in 0..8 {
         let out = s.apply_augmented(&img, &aug, &mut ChaCha8Rng::seed_from_u64(seed));
-        // Values are either the image (100) or black padding (0), blended only at one edge.
+        assert!(
+            out.iter().all(|&v| (v - 100.0 / 255.0).abs() < 1e-6),
+            "{out:?}"
+        );
+    }
+    // A horizontal ramp shifted sideways repeats its edge column and stays within its range.
+    let ramp = RawImage {
+        width: 4,
+        height: 4,
+        channels: 1,
+        pixels: (0..16).map(|i| 50.0 * (i % 4) as f32).collect(),
+    };
+    let mut shifted_some = false;
+    for seed in 0..8 {
+        let out = s.apply_augmented(&ramp, &aug, &mut ChaCha8Rng::seed_from_u64(seed));
         assert!(
             out.iter()
-                .all(|&v| (0.0..=100.0 / 255.0 + 1e-6).contains(&v))
+                .all(|&v| (-1e-6..=150.0 / 255.0 + 1e-6).contains(&v))
         );
-        shifted_some |= out.iter().any(|&v| v < 1e-6);
+        shifted_some |= out
+            .iter()
+            .zip(s.apply(&ramp))
+            .any(|(a, b)| (a - b).abs() > 1e-3);
     }
     assert!(shifted_some);
 }

@@ -151,6 +151,8 @@ impl ArchConfig {
 }
 
 /// An image classifier: any of the supported architectures.
+// Built once per run; the variants' size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum ImageModel {
     /// The small CNN.
