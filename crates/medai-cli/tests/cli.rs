@@ -367,3 +367,32 @@ fn resume_after_kill_continues_the_run() {
     let epochs: Vec<u64> = hist.iter().map(|h| h["epoch"].as_u64().unwrap()).collect();
     assert_eq!(epochs, (1..=40).collect::<Vec<_>>());
 }
+
+#[test]
+fn same_seed_same_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synthetic_folder(&data, 20);
+    let d = data.to_str().unwrap();
+    let mut weights = Vec::new();
+    for run in ["a", "b"] {
+        let b = dir.path().join(format!("{run}.medai"));
+        ok(&train_args(
+            d,
+            b.to_str().unwrap(),
+            &["--epochs", "3", "--seed", "7"],
+        ));
+        weights.push(std::fs::read(b.join("weights.safetensors")).unwrap());
+    }
+    assert!(
+        weights[0] == weights[1],
+        "two runs with --seed 7 gave different weights"
+    );
+    let c = dir.path().join("c.medai");
+    ok(&train_args(
+        d,
+        c.to_str().unwrap(),
+        &["--epochs", "3", "--seed", "8"],
+    ));
+    assert!(std::fs::read(c.join("weights.safetensors")).unwrap() != weights[0]);
+}

@@ -9,9 +9,12 @@ use burn::store::{
 use std::io::Write;
 use std::path::Path;
 
-/// Serialise a module's parameters as safetensors bytes.
+/// Serialise a module's parameters as safetensors bytes. The bytes depend only on the weights
+/// (one metadata entry, so no hash-map ordering), so a reproducible run gives an identical file.
 pub fn save_safetensors<M: Module>(model: &M) -> Result<Vec<u8>, String> {
-    let mut store = SafetensorsStore::from_bytes(None);
+    let mut store = SafetensorsStore::from_bytes(None)
+        .clear_metadata()
+        .metadata("producer", "medai");
     model.save_into(&mut store).map_err(|e| format!("{e:?}"))?;
     store.get_bytes().map_err(|e| format!("{e:?}"))
 }
