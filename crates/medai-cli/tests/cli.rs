@@ -396,3 +396,31 @@ fn same_seed_same_model() {
     ));
     assert!(std::fs::read(c.join("weights.safetensors")).unwrap() != weights[0]);
 }
+
+#[test]
+fn datasets_fetch_uses_a_verified_local_copy() {
+    let npz = shared_npz().expect("../shared/data/medmnist/pneumoniamnist.npz is required");
+    let dir = npz.parent().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_medai"))
+        .args(["datasets", "fetch", "pneumoniamnist"])
+        .env("MEDAI_DATA", dir)
+        .env("MEDAI_CACHE", "/nonexistent/cache")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("MD5 verified") && stderr.contains("nothing downloaded"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .ends_with("pneumoniamnist.npz")
+    );
+    let e = err(&["datasets", "fetch", "imagenet"]);
+    assert!(
+        e.contains("unknown dataset") && e.contains("pneumoniamnist"),
+        "{e}"
+    );
+}

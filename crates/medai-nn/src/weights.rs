@@ -71,7 +71,7 @@ fn torchvision_remapper() -> KeyRemapper {
     KeyRemapper::new()
         .add_pattern(r"\.downsample\.0\.", ".downsample.conv.")
         .and_then(|r| r.add_pattern(r"\.downsample\.1\.", ".downsample.bn."))
-        .and_then(|r| r.add_pattern(r"\.denselayer(\d+)\.", ".denseblock_layer.$1."))
+        .and_then(|r| r.add_pattern(r"\.denselayer(\d+)\.", ".$1."))
         .unwrap_or_default()
 }
 

@@ -1,6 +1,6 @@
-//! Transfer learning: a torchvision-layout checkpoint made by PyTorch
-//! (tests/fixtures/pretrained/make_tiny_resnet.py) loads into medai's ResNet-18 and gives
-//! PyTorch's logits to 1e-4, from both the `.pth` and the `.safetensors` file.
+//! Transfer learning: torchvision-layout checkpoints made by PyTorch
+//! (tests/fixtures/pretrained/make_tiny_resnet.py, make_tiny_vgg_densenet.py) load into medai's
+//! ResNet-18 (`.pth` and `.safetensors`), VGG16 and DenseNet and give PyTorch's logits to 1e-4.
 
 use medai_nn::Device;
 use medai_nn::training::Classifier;
@@ -13,60 +13,17 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn io() -> (Vec<f32>, [usize; 4], Vec<f32>, usize, usize) {
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(fixture("tiny_resnet18_io.json")).unwrap()).unwrap();
-    let f = |k: &str| {
-        v[k].as_array()
-            .unwrap()
-            .iter()
-            .map(|x| x.as_f64().unwrap() as f32)
-            .collect::<Vec<_>>()
-    };
-    let s: Vec<usize> = v["input_shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_u64().unwrap() as usize)
-        .collect();
-    (
-        f("input"),
-        [s[0], s[1], s[2], s[3]],
-        f("logits"),
-        v["base_width"].as_u64().unwrap() as usize,
-        v["num_classes"].as_u64().unwrap() as usize,
-    )
+fn resnet(classes: usize) -> medai_nn::vision::ImageModel {
+    let io = json("tiny_resnet18_io.json");
+    let mut cfg = ArchConfig::new(Arch::Resnet18, 3, classes);
+    cfg.base_width = io["base_width"].as_u64().unwrap() as usize;
+    cfg.init(&Device::default())
 }
 
 fn check(file: &str) {
-    let (input, shape, expected, base, classes) = io();
-    let device = Device::default();
-    let mut cfg = ArchConfig::new(Arch::Resnet18, 3, classes);
-    cfg.base_width = base;
-    let (model, report) =
-        medai_nn::weights::import_pretrained(cfg.init(&device), &fixture(file)).unwrap();
-    assert!(
-        report.missing.is_empty() && report.reshaped.is_empty(),
-        "missing: {:?} {:?}",
-        report.missing,
-        report.reshaped
-    );
-    let model = model.inference();
-    let x =
-        burn::tensor::Tensor::<4>::from_data(burn::tensor::TensorData::new(input, shape), &device);
-    let got: Vec<f32> = model
-        .logits(x)
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap();
-    assert_eq!(got.len(), expected.len());
-    for (g, e) in got.iter().zip(&expected) {
-        assert!(
-            (g - e).abs() < 1e-4,
-            "{file}: logits {got:?} vs PyTorch {expected:?}"
-        );
-    }
+    let io = json("tiny_resnet18_io.json");
+    let model = resnet(io["num_classes"].as_u64().unwrap() as usize);
+    assert_logits(model, file, &io, |m, x| m.logits(x));
 }
 
 #[test]
@@ -81,14 +38,8 @@ fn safetensors_matches_pytorch() {
 
 #[test]
 fn new_head_is_left_fresh_and_backbone_loaded() {
-    let (_, _, _, base, _) = io();
-    let mut cfg = ArchConfig::new(Arch::Resnet18, 3, 1);
-    cfg.base_width = base;
-    let (_, report) = medai_nn::weights::import_pretrained(
-        cfg.init(&Device::default()),
-        &fixture("tiny_resnet18.pth"),
-    )
-    .unwrap();
+    let (_, report) =
+        medai_nn::weights::import_pretrained(resnet(1), &fixture("tiny_resnet18.pth")).unwrap();
     // fc.weight / fc.bias have the wrong shape for a 1-output head: skipped, everything else applied.
     assert!(report.applied > 50, "applied {}", report.applied);
     assert!(report.missing.is_empty(), "{:?}", report.missing);
@@ -110,4 +61,97 @@ fn wrong_architecture_is_refused() {
     .err()
     .unwrap();
     assert!(err.contains("tiny_resnet18.pth"), "{err}");
+}
+
+fn json(name: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(fixture(name)).unwrap()).unwrap()
+}
+
+fn floats(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn assert_logits<M: burn::module::Module>(
+    model: M,
+    file: &str,
+    io: &serde_json::Value,
+    forward: impl Fn(&M, burn::tensor::Tensor<4>) -> burn::tensor::Tensor<2>,
+) {
+    let device = Device::default();
+    let (model, report) = medai_nn::weights::import_pretrained(model, &fixture(file)).unwrap();
+    assert!(
+        report.missing.is_empty() && report.reshaped.is_empty(),
+        "{file}: missing {:?} reshaped {:?}",
+        report.missing,
+        report.reshaped
+    );
+    let model = burn::module::Module::valid(&model);
+    let s: Vec<usize> = io["input_shape"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect();
+    let x = burn::tensor::Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(floats(&io["input"]), [s[0], s[1], s[2], s[3]]),
+        &device,
+    );
+    let got: Vec<f32> = forward(&model, x)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap();
+    let expected = floats(&io["logits"]);
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(&expected) {
+        assert!(
+            (g - e).abs() < 1e-4,
+            "{file}: logits {got:?} vs PyTorch {expected:?}"
+        );
+    }
+}
+
+#[test]
+fn vgg16_layout_matches_pytorch() {
+    let io = json("tiny_vgg16_io.json");
+    let w: Vec<usize> = io["widths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect();
+    let model = medai_nn::vision::vgg::Vgg16::with_widths(
+        3,
+        [w[0], w[1], w[2], w[3], w[4]],
+        io["num_classes"].as_u64().unwrap() as usize,
+        &Device::default(),
+    );
+    assert_logits(model, "tiny_vgg16.pth", &io, |m, x| m.forward(x));
+}
+
+#[test]
+fn densenet_layout_matches_pytorch() {
+    let io = json("tiny_densenet_io.json");
+    let u = |k: &str| io[k].as_u64().unwrap() as usize;
+    let b: Vec<usize> = io["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as usize)
+        .collect();
+    let model = medai_nn::vision::densenet::DenseNet::new(
+        3,
+        false,
+        u("init_features"),
+        u("growth"),
+        u("bn_size"),
+        [b[0], b[1], b[2], b[3]],
+        u("num_classes"),
+        &Device::default(),
+    );
+    assert_logits(model, "tiny_densenet.pth", &io, |m, x| m.forward(x));
 }

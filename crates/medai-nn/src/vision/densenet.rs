@@ -64,9 +64,32 @@ impl DenseNet {
     /// DenseNet-121 for `in_channels` inputs and `outputs` logits; `small_stem` uses a 3×3
     /// stride-1 first conv and no max-pool (for 28–64 px images).
     pub fn new121(in_channels: usize, small_stem: bool, outputs: usize, device: &Device) -> Self {
-        let growth = 32;
-        let bn_size = 4;
-        let mut c = 64;
+        Self::new(
+            in_channels,
+            small_stem,
+            64,
+            32,
+            4,
+            [6, 12, 24, 16],
+            outputs,
+            device,
+        )
+    }
+
+    /// A DenseNet of torchvision's layout with the given initial features, growth rate,
+    /// bottleneck size and layers per block (DenseNet-121: 64, 32, 4, `[6, 12, 24, 16]`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        in_channels: usize,
+        small_stem: bool,
+        init_features: usize,
+        growth: usize,
+        bn_size: usize,
+        blocks: [usize; 4],
+        outputs: usize,
+        device: &Device,
+    ) -> Self {
+        let mut c = init_features;
         let block = |n: usize, c: &mut usize| {
             (0..n)
                 .map(|_| {
@@ -93,20 +116,20 @@ impl DenseNet {
             t
         };
         let conv0 = if small_stem {
-            conv(in_channels, 64, 3, 1, device)
+            conv(in_channels, init_features, 3, 1, device)
         } else {
-            conv(in_channels, 64, 7, 2, device)
+            conv(in_channels, init_features, 7, 2, device)
         };
-        let denseblock1 = block(6, &mut c);
+        let denseblock1 = block(blocks[0], &mut c);
         let transition1 = trans(&mut c);
-        let denseblock2 = block(12, &mut c);
+        let denseblock2 = block(blocks[1], &mut c);
         let transition2 = trans(&mut c);
-        let denseblock3 = block(24, &mut c);
+        let denseblock3 = block(blocks[2], &mut c);
         let transition3 = trans(&mut c);
-        let denseblock4 = block(16, &mut c);
+        let denseblock4 = block(blocks[3], &mut c);
         let features = DenseFeatures {
             conv0,
-            norm0: BatchNormConfig::new(64).init(device),
+            norm0: BatchNormConfig::new(init_features).init(device),
             pool0: (!small_stem).then(|| {
                 MaxPool2dConfig::new([3, 3])
                     .with_strides([2, 2])

@@ -25,9 +25,31 @@ pub struct Vgg16 {
 impl Vgg16 {
     /// Build for `in_channels` inputs and `outputs` logits.
     pub fn new(in_channels: usize, outputs: usize, device: &Device) -> Self {
+        Self::with_widths(in_channels, [64, 128, 256, 512, 512], outputs, device)
+    }
+
+    /// VGG16's layout with other stage widths (VGG16: `[64, 128, 256, 512, 512]`).
+    pub fn with_widths(
+        in_channels: usize,
+        widths: [usize; 5],
+        outputs: usize,
+        device: &Device,
+    ) -> Self {
         let mut features = Vec::new();
         let mut cin = in_channels;
-        for &c in CFG.iter().filter(|&&c| c > 0) {
+        let mut stage = 0;
+        let scaled: Vec<usize> = CFG
+            .iter()
+            .filter_map(|&c| {
+                if c == 0 {
+                    stage += 1;
+                    None
+                } else {
+                    Some(widths[stage.min(4)])
+                }
+            })
+            .collect();
+        for c in scaled {
             features.push(
                 Conv2dConfig::new([cin, c], [3, 3])
                     .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
