@@ -124,6 +124,9 @@ pub struct TrainArgs {
     /// Small-image stem for ResNet/DenseNet (3×3 stride-1 first conv, no max-pool).
     #[arg(long)]
     pub small_stem: bool,
+    /// Base width of ResNet stages (torchvision: 64; smaller for tiny models).
+    #[arg(long, default_value_t = 64)]
+    pub base_width: usize,
     /// Widths of the small CNN stages, e.g. 32,64,128.
     #[arg(long, default_value = "32,64,128", value_delimiter = ',')]
     pub widths: Vec<usize>,
@@ -344,6 +347,7 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
     };
     let mut arch_cfg = ArchConfig::new(arch, channels, outputs);
     arch_cfg.small_stem = a.small_stem;
+    arch_cfg.base_width = a.base_width.max(1);
     arch_cfg.widths = a.widths.clone();
     arch_cfg.convs_per_stage = a.convs_per_stage;
     arch_cfg.dropout = a.dropout;

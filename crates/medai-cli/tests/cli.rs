@@ -424,3 +424,130 @@ fn datasets_fetch_uses_a_verified_local_copy() {
         "{e}"
     );
 }
+
+/// A grey 16×16 image of mean brightness `level` with per-pixel noise.
+fn write_level(path: &Path, level: u8, seed: u32) {
+    let mut img = image::GrayImage::new(16, 16);
+    let mut s = seed.wrapping_mul(2654435761).wrapping_add(7);
+    for p in img.pixels_mut() {
+        s = s.wrapping_mul(1103515245).wrapping_add(12345);
+        p.0 = [level.saturating_add(((s >> 16) % 30) as u8)];
+    }
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    img.save(path).unwrap();
+}
+
+#[test]
+fn multiclass_with_train_val_test_folders() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (split, n) in [("train", 30), ("val", 8), ("test", 8)] {
+        for (c, level) in [("dark", 20u8), ("mid", 110), ("bright", 200)] {
+            for i in 0..n {
+                write_level(
+                    &data.join(format!("{split}/{c}/{i}.png")),
+                    level,
+                    i + level as u32,
+                );
+            }
+        }
+    }
+    let b = dir.path().join("mc.medai");
+    let (d, bs) = (data.to_str().unwrap(), b.to_str().unwrap());
+    let out = medai(&train_args(
+        d,
+        bs,
+        &[
+            "--epochs",
+            "10",
+            "--batch-size",
+            "16",
+            "--lr",
+            "3e-3",
+            "--augment",
+            "none",
+        ],
+    ));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Found 90 images belonging to 3 classes (train), 24 (val), 24 (test)"),
+        "{stderr}"
+    );
+    let v: Value = serde_json::from_str(&ok(&[
+        "eval", "--model", bs, "--data", d, "--format", "json",
+    ]))
+    .unwrap();
+    assert_eq!(v["n"], 24);
+    assert_eq!(v["per_class"].as_array().unwrap().len(), 3);
+    assert_eq!(v["per_class"][0]["class"], "bright");
+    assert!(v["auc"].as_f64().unwrap() > 0.95, "{v}");
+    assert!(v["accuracy"].as_f64().unwrap() > 0.8, "{v}");
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(b.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["label_mode"], "categorical");
+    assert_eq!(m["architecture"]["outputs"], 3);
+}
+
+#[test]
+fn transfer_learning_from_a_torchvision_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synthetic_folder(&data, 12);
+    let ckpt = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/pretrained/tiny_resnet18.pth");
+    let b = dir.path().join("tl.medai");
+    let out = medai(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+        "--quiet",
+        "--arch",
+        "resnet18",
+        "--base-width",
+        "8",
+        "--img-size",
+        "32",
+        "--pretrained",
+        ckpt.to_str().unwrap(),
+        "--freeze-backbone",
+        "1",
+        "--epochs",
+        "2",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // Every backbone tensor is loaded; only the 5-class head (weight, bias) is replaced.
+    assert!(
+        stderr.contains("2 replaced for the new head, 0 not in the checkpoint"),
+        "{stderr}"
+    );
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(b.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(
+        m["preprocessing"]["channels"], 3,
+        "pretrained RGB weights take 3 channels"
+    );
+    assert_eq!(
+        m["preprocessing"]["normalization"]["kind"],
+        "imagenet-torch"
+    );
+    assert_eq!(m["training"]["config"]["freeze_backbone_epochs"], 1);
+    // Without matching weights the import is refused, naming the file.
+    let e = err(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        b.to_str().unwrap(),
+        "--arch",
+        "resnet18",
+        "--pretrained",
+        ckpt.to_str().unwrap(),
+        "--epochs",
+        "1",
+    ]);
+    assert!(e.contains("tiny_resnet18.pth"), "{e}");
+}
