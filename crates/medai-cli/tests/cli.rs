@@ -535,6 +535,51 @@ fn transfer_learning_from_a_torchvision_checkpoint() {
         "imagenet-torch"
     );
     assert_eq!(m["training"]["config"]["freeze_backbone_epochs"], 1);
+    // With the backbone frozen for the whole run, its weights (and BN statistics) are exactly the
+    // checkpoint's; the new head was trained.
+    let frozen = dir.path().join("frozen.medai");
+    ok(&[
+        "train",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        frozen.to_str().unwrap(),
+        "--quiet",
+        "--arch",
+        "resnet18",
+        "--base-width",
+        "8",
+        "--img-size",
+        "32",
+        "--pretrained",
+        ckpt.to_str().unwrap(),
+        "--freeze-backbone",
+        "1",
+        "--epochs",
+        "1",
+    ]);
+    let reference = std::fs::read(ckpt.with_extension("safetensors")).unwrap();
+    let reference = safetensors::SafeTensors::deserialize(&reference).unwrap();
+    let trained = std::fs::read(frozen.join("weights.safetensors")).unwrap();
+    let trained = safetensors::SafeTensors::deserialize(&trained).unwrap();
+    for (ours, theirs) in [
+        ("ResNet.conv1.weight", "conv1.weight"),
+        ("ResNet.layer3.1.conv2.weight", "layer3.1.conv2.weight"),
+        (
+            "ResNet.layer2.0.bn1.running_mean",
+            "layer2.0.bn1.running_mean",
+        ),
+    ] {
+        assert_eq!(
+            trained.tensor(ours).unwrap().data(),
+            reference.tensor(theirs).unwrap().data(),
+            "{ours} changed while frozen"
+        );
+    }
+    assert_eq!(
+        trained.tensor("ResNet.fc.weight").unwrap().shape(),
+        &[64, 1]
+    );
     // Without matching weights the import is refused, naming the file.
     let e = err(&[
         "train",
