@@ -497,26 +497,34 @@ fn transfer_learning_from_a_torchvision_checkpoint() {
     let ckpt = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/fixtures/pretrained/tiny_resnet18.pth");
     let b = dir.path().join("tl.medai");
-    let out = medai(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        b.to_str().unwrap(),
-        "--quiet",
-        "--arch",
-        "resnet18",
-        "--base-width",
-        "8",
-        "--img-size",
-        "32",
-        "--pretrained",
-        ckpt.to_str().unwrap(),
-        "--freeze-backbone",
-        "1",
-        "--epochs",
-        "2",
-    ]);
+    let d = data.to_str().unwrap();
+    let c = ckpt.to_str().unwrap();
+    // Tiny ResNet-18 of the checkpoint's width, head frozen for one epoch.
+    let tl = |out: &Path, epochs: &'static str| -> Output {
+        let o = out.to_str().unwrap().to_string();
+        let args = [
+            "train",
+            "--data",
+            d,
+            "--out",
+            &o,
+            "--quiet",
+            "--arch",
+            "resnet18",
+            "--base-width",
+            "8",
+            "--img-size",
+            "32",
+            "--pretrained",
+            c,
+            "--freeze-backbone",
+            "1",
+            "--epochs",
+            epochs,
+        ];
+        medai(&args)
+    };
+    let out = tl(&b, "2");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     // Every backbone tensor is loaded; only the 5-class head (weight, bias) is replaced.
@@ -538,26 +546,12 @@ fn transfer_learning_from_a_torchvision_checkpoint() {
     // With the backbone frozen for the whole run, its weights (and BN statistics) are exactly the
     // checkpoint's; the new head was trained.
     let frozen = dir.path().join("frozen.medai");
-    ok(&[
-        "train",
-        "--data",
-        data.to_str().unwrap(),
-        "--out",
-        frozen.to_str().unwrap(),
-        "--quiet",
-        "--arch",
-        "resnet18",
-        "--base-width",
-        "8",
-        "--img-size",
-        "32",
-        "--pretrained",
-        ckpt.to_str().unwrap(),
-        "--freeze-backbone",
-        "1",
-        "--epochs",
-        "1",
-    ]);
+    let out = tl(&frozen, "1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let reference = std::fs::read(ckpt.with_extension("safetensors")).unwrap();
     let reference = safetensors::SafeTensors::deserialize(&reference).unwrap();
     let trained = std::fs::read(frozen.join("weights.safetensors")).unwrap();
