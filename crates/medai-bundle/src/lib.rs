@@ -114,6 +114,11 @@ pub struct Manifest {
     pub dataset: DatasetInfo,
     /// Evaluation metrics (validation and, when available, test).
     pub metrics: serde_json::Value,
+    /// Probability calibration applied at prediction, e.g.
+    /// `{"method": "temperature", "temperature": 1.31, "fitted_on": "val", ...}`; `null` when the
+    /// model's probabilities are used as they are (bundles written before calibration existed).
+    #[serde(default)]
+    pub calibration: serde_json::Value,
     /// medai version that wrote the bundle.
     pub medai_version: String,
     /// Creation time, RFC 3339 UTC.
@@ -135,6 +140,7 @@ impl Manifest {
             training: serde_json::Value::Null,
             dataset: DatasetInfo::default(),
             metrics: serde_json::Value::Null,
+            calibration: serde_json::Value::Null,
             medai_version: env!("CARGO_PKG_VERSION").to_string(),
             created: now_rfc3339(),
         }

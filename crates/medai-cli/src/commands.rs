@@ -11,6 +11,7 @@ use medai_nn::Device;
 use medai_nn::data::ImageBatcher;
 use medai_nn::training::{ClassWeights, OptimizerKind, Schedule, TrainConfig, TrainIo};
 use medai_nn::vision::{Arch, ArchConfig, ImageModel};
+use medai_report::evaluation::Evaluation;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -263,6 +264,16 @@ pub struct Trained {
     pub bundle: PathBuf,
     /// The written manifest.
     pub manifest: Manifest,
+    /// Evaluations of val and (when present) test, calibrated.
+    pub evaluations: Vec<Evaluation>,
+    /// The trained model (inference mode).
+    pub model: ImageModel,
+    /// Its preprocessing.
+    pub batcher: ImageBatcher,
+    /// The device it ran on.
+    pub device: Device,
+    /// The data it was trained and evaluated on.
+    pub splits: DatasetSplits,
 }
 
 /// `medai train`.
@@ -431,17 +442,46 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
     let model = outcome.model;
     let train_secs = t0.elapsed().as_secs_f64();
 
-    // Evaluate the best model on val and (if present) test.
+    // Calibrate on validation (temperature scaling), then evaluate val and (if present) test
+    // with the served, calibrated probabilities; test thresholds are chosen on val.
     let batcher = ImageBatcher::eval(spec.clone());
+    let val_raw = medai_nn::image::predict_set(&model, &splits.val, &batcher, 256, &device)?;
+    let fit = medai_metrics::fit_temperature(&splits.val.labels(), &val_raw)
+        .map_err(|e| anyhow!("temperature scaling on the validation split: {e}"))?;
+    let temperature = fit.temperature;
+    let val_scores = crate::evaluate::SplitScores {
+        labels: splits.val.labels(),
+        served: crate::evaluate::calibrate(&val_raw, temperature),
+        raw: val_raw,
+        temperature,
+    };
+    let opts = crate::evaluate::EvalFlags::default().options(0.5, a.seed)?;
+    let mut evaluations = Vec::new();
+    let val_eval = crate::evaluate::run(
+        &splits.classes,
+        mode_name(label_mode),
+        "val",
+        &val_scores,
+        None,
+        &splits.val,
+        &opts,
+    )?;
     let mut metrics = serde_json::Map::new();
-    for (name, set) in [("val", Some(&splits.val)), ("test", splits.test.as_ref())] {
-        if let Some(set) = set {
-            let probs = medai_nn::image::predict_set(&model, set, &batcher, 256, &device)?;
-            metrics.insert(
-                name.into(),
-                evaluate(&set.labels(), &probs, &splits.classes, label_mode, 0.5)?,
-            );
-        }
+    metrics.insert("val".into(), val_eval.summary());
+    evaluations.push(val_eval);
+    if let Some(test) = &splits.test {
+        let scores = crate::evaluate::score(&model, test, &batcher, &device, temperature)?;
+        let ev = crate::evaluate::run(
+            &splits.classes,
+            mode_name(label_mode),
+            "test",
+            &scores,
+            Some(&val_scores),
+            test,
+            &opts,
+        )?;
+        metrics.insert("test".into(), ev.summary());
+        evaluations.push(ev);
     }
 
     let name = a
@@ -480,12 +520,20 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
             .collect(),
     };
     manifest.metrics = Value::Object(metrics);
+    manifest.calibration = json!({
+        "method": "temperature",
+        "temperature": temperature,
+        "fitted_on": "val",
+        "nll_before": fit.nll_before,
+        "nll_after": fit.nll_after,
+    });
     let weights =
         medai_nn::weights::save_safetensors(&model).map_err(|e| anyhow!("saving weights: {e}"))?;
+    let card_evals: Vec<&Evaluation> = evaluations.iter().rev().collect();
     let bundle = Bundle {
         manifest: manifest.clone(),
         weights,
-        model_card: String::new(),
+        model_card: medai_report::card::model_card(&manifest, &card_evals),
     };
     bundle.write(&a.out)?;
     // The run is complete: its resume checkpoint is no longer needed.
@@ -498,6 +546,11 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
     Ok(Trained {
         bundle: a.out.clone(),
         manifest,
+        evaluations,
+        model,
+        batcher,
+        device,
+        splits,
     })
 }
 
@@ -518,35 +571,6 @@ fn parse_mode(s: &str) -> LabelMode {
         "binary" => LabelMode::Binary,
         "ordinal" => LabelMode::Ordinal,
         _ => LabelMode::Categorical,
-    }
-}
-
-/// Metrics for one split as JSON: binary (positive = class 1) or multi-class.
-pub fn evaluate(
-    labels: &[usize],
-    probs: &[Vec<f64>],
-    classes: &[String],
-    mode: LabelMode,
-    threshold: f64,
-) -> Result<Value> {
-    if classes.len() == 2 {
-        let scores: Vec<f64> = probs.iter().map(|p| p[1]).collect();
-        let r = medai_metrics::binary_report(labels, &scores, threshold)?;
-        let mut v = serde_json::to_value(&r)?;
-        if let Some(o) = v.as_object_mut() {
-            o.insert("positive_class".into(), json!(classes[1]));
-        }
-        Ok(v)
-    } else {
-        let r = medai_metrics::multiclass_report(labels, probs, classes)?;
-        let mut v = serde_json::to_value(&r)?;
-        if let Some(o) = v.as_object_mut() {
-            o.insert("auc".into(), json!(r.auc_macro_ovr));
-            if mode != LabelMode::Ordinal {
-                o.remove("quadratic_kappa");
-            }
-        }
-        Ok(v)
     }
 }
 
@@ -607,6 +631,15 @@ pub struct EvalArgs {
     /// Output format: table or json.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Write `DIR/report.html` (self-contained) and `DIR/metrics.json`.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Heat maps of the hardest errors in the report: gradcam, occlusion or none.
+    #[arg(long, default_value = "gradcam", value_parser = ["gradcam", "occlusion", "none"])]
+    pub explain_method: String,
+    /// Evaluation options.
+    #[command(flatten)]
+    pub eval: crate::evaluate::EvalFlags,
     /// Seed of the val split when the data has none (use the training seed).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -638,18 +671,93 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         .threshold
         .or_else(|| m.training.get("threshold").and_then(|t| t.as_f64()))
         .unwrap_or(0.5);
-    let probs =
-        medai_nn::image::predict_set(&loaded.model, set, &loaded.batcher, 256, &loaded.device)?;
-    let mut v = evaluate(&set.labels(), &probs, &m.classes, mode, threshold)?;
+    if !(0.0..=1.0).contains(&threshold) {
+        bail!("--threshold {threshold}: expected a probability in [0, 1]");
+    }
+    let opts = a.eval.options(threshold, a.seed)?;
+    let t = crate::evaluate::temperature_of(m);
+    let scores = crate::evaluate::score(&loaded.model, set, &loaded.batcher, &loaded.device, t)?;
+    // Thresholds are chosen on validation unless validation is what is evaluated.
+    let val = if a.split != "val" && !splits.val.is_empty() {
+        Some(crate::evaluate::score(
+            &loaded.model,
+            &splits.val,
+            &loaded.batcher,
+            &loaded.device,
+            t,
+        )?)
+    } else {
+        None
+    };
+    let ev = crate::evaluate::run(
+        &m.classes,
+        &m.label_mode,
+        &a.split,
+        &scores,
+        val.as_ref(),
+        set,
+        &opts,
+    )?;
+    let mut v = ev.summary();
     if let Some(o) = v.as_object_mut() {
-        o.insert("split".into(), json!(a.split));
         o.insert("model".into(), json!(a.model.display().to_string()));
+    }
+    if let Some(dir) = &a.report {
+        let cases = match medai_nn::explain::Method::parse(&a.explain_method) {
+            Some(method) => crate::evaluate::case_images(
+                &ev,
+                &loaded.model,
+                set,
+                &loaded.batcher,
+                &loaded.device,
+                method,
+            )?,
+            None => Vec::new(),
+        };
+        let facts = data_facts(&splits);
+        crate::evaluate::write_report(
+            dir,
+            &ev,
+            m,
+            &a.model,
+            &a.data,
+            facts,
+            cases,
+            json!({"command": "eval"}),
+        )?;
+        eprintln!(
+            "Wrote {} and {}",
+            dir.join("report.html").display(),
+            dir.join("metrics.json").display()
+        );
     }
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&v)?),
         _ => print!("{}", crate::report::metrics_table(&a.split, &v, &m.classes)),
     }
     Ok(())
+}
+
+/// Dataset facts for a report.
+fn data_facts(splits: &DatasetSplits) -> Vec<(String, String)> {
+    let mut kv = vec![
+        ("Format".to_string(), splits.source.to_string()),
+        ("Fingerprint".to_string(), splits.fingerprint()),
+    ];
+    for (name, set) in splits.named_splits() {
+        let counts = set.class_counts();
+        let per: Vec<String> = splits
+            .classes
+            .iter()
+            .zip(&counts)
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        kv.push((
+            format!("{name} split"),
+            format!("{} ({})", set.len(), per.join(", ")),
+        ));
+    }
+    kv
 }
 
 /// Options of `medai predict`.
@@ -664,10 +772,26 @@ pub struct PredictArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// Refer to a human instead of answering: `LOW,HIGH` (binary band on p(positive)) or `MIN`
+    /// (top-class probability below MIN). Referred cases get the label `refer`.
+    #[arg(long, value_name = "BAND")]
+    pub abstain: Option<String>,
+    /// Write a heat map of each prediction (the predicted class) as a PNG overlay.
+    #[arg(long)]
+    pub explain: bool,
+    /// Explanation method: gradcam or occlusion.
+    #[arg(long, default_value = "gradcam", value_parser = ["gradcam", "occlusion"])]
+    pub explain_method: String,
+    /// Where the overlays go (`<file stem>.<method>.png`).
+    #[arg(long, default_value = "explanations")]
+    pub explain_dir: PathBuf,
     /// Compute device.
     #[arg(long, default_value = "cpu")]
     pub device: String,
 }
+
+/// The label shown for a referred case.
+pub const REFER: &str = "refer";
 
 /// `medai predict`.
 pub fn predict(a: PredictArgs) -> Result<()> {
@@ -679,6 +803,13 @@ pub fn predict(a: PredictArgs) -> Result<()> {
         .get("threshold")
         .and_then(|t| t.as_f64())
         .unwrap_or(0.5);
+    let abstain = a
+        .abstain
+        .as_deref()
+        .map(medai_report::evaluation::Abstain::parse)
+        .transpose()
+        .map_err(|e| anyhow!(e))?;
+    let temperature = crate::evaluate::temperature_of(&loaded.manifest);
     let mut images = Vec::new();
     for f in &a.files {
         images.push(medai_data::load_image(f)?);
@@ -692,42 +823,97 @@ pub fn predict(a: PredictArgs) -> Result<()> {
             &loaded.device,
         ));
     }
-    let label_of = |p: &Vec<f64>| -> usize {
+    let probs = crate::evaluate::calibrate(&probs, temperature);
+    let class_of = |p: &Vec<f64>| -> usize {
         if p.len() == 2 {
             (p[1] >= threshold) as usize
         } else {
             medai_nn::training::argmax(p)
         }
     };
+    let label_of = |p: &Vec<f64>| -> String {
+        if abstain.is_some_and(|r| r.refers(p)) {
+            REFER.to_string()
+        } else {
+            classes[class_of(p)].clone()
+        }
+    };
+    let mut overlays: Vec<Option<PathBuf>> = vec![None; a.files.len()];
+    if a.explain {
+        let method = medai_nn::explain::Method::parse(&a.explain_method)
+            .ok_or_else(|| anyhow!("--explain-method {:?}", a.explain_method))?;
+        let targets: Vec<usize> = probs.iter().map(class_of).collect();
+        let maps = medai_nn::explain::explain_images(
+            &loaded.model,
+            &images,
+            &loaded.batcher,
+            &loaded.device,
+            &targets,
+            method,
+        )?;
+        std::fs::create_dir_all(&a.explain_dir)
+            .with_context(|| a.explain_dir.display().to_string())?;
+        let mut used = std::collections::HashSet::new();
+        for (i, ((f, img), heat)) in a.files.iter().zip(&images).zip(&maps).enumerate() {
+            let stem = f
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_else(|| format!("image{i}"));
+            let mut name = format!("{stem}.{}.png", method.name());
+            if !used.insert(name.clone()) {
+                name = format!("{stem}-{i}.{}.png", method.name());
+                used.insert(name.clone());
+            }
+            let out = a.explain_dir.join(name);
+            crate::report::write_atomic(&out, &crate::explain::overlay_png(img, heat)?)?;
+            overlays[i] = Some(out);
+        }
+        eprintln!(
+            "Wrote {} {} overlay(s) to {}",
+            maps.len(),
+            method.name(),
+            a.explain_dir.display()
+        );
+    }
     match a.format {
         Format::Json => {
             let rows: Vec<Value> = a
                 .files
                 .iter()
                 .zip(&probs)
-                .map(|(f, p)| {
+                .zip(&overlays)
+                .map(|((f, p), o)| {
                     let probs: serde_json::Map<String, Value> = classes.iter().zip(p).map(|(c, v)| (c.clone(), json!(v))).collect();
-                    json!({"file": f.display().to_string(), "label": classes[label_of(p)], "probabilities": probs})
+                    let mut row = json!({"file": f.display().to_string(), "label": label_of(p), "probabilities": probs});
+                    if let Some(o) = o {
+                        row["explanation"] = json!(o.display().to_string());
+                    }
+                    row
                 })
                 .collect();
             println!("{}", serde_json::to_string_pretty(&rows)?);
         }
         Format::Csv => {
             println!(
-                "file,{},label",
+                "file,{},label{}",
                 classes
                     .iter()
                     .map(|c| format!("p_{c}"))
                     .collect::<Vec<_>>()
-                    .join(",")
+                    .join(","),
+                if a.explain { ",explanation" } else { "" }
             );
-            for (f, p) in a.files.iter().zip(&probs) {
+            for ((f, p), o) in a.files.iter().zip(&probs).zip(&overlays) {
                 let ps: Vec<String> = p.iter().map(|v| format!("{v:.6}")).collect();
+                let extra = o
+                    .as_ref()
+                    .map(|o| format!(",{}", csv_field(&o.display().to_string())))
+                    .unwrap_or_default();
                 println!(
-                    "{},{},{}",
+                    "{},{},{}{extra}",
                     csv_field(&f.display().to_string()),
                     ps.join(","),
-                    classes[label_of(p)]
+                    label_of(p)
                 );
             }
         }
@@ -749,7 +935,7 @@ pub fn predict(a: PredictArgs) -> Result<()> {
                 for v in p {
                     print!("  {v:>12.4}");
                 }
-                println!("  {}", classes[label_of(p)]);
+                println!("  {}", label_of(p));
             }
         }
     }
@@ -825,19 +1011,33 @@ pub fn quickstart(a: QuickstartArgs) -> Result<()> {
     .train;
     let trained = train(args)?;
     let metrics = &trained.manifest.metrics;
-    let summary = json!({
-        "data": data.display().to_string(),
-        "bundle": trained.bundle.display().to_string(),
-        "seconds": t0.elapsed().as_secs_f64(),
-        "metrics": metrics,
-    });
-    crate::report::write_atomic(
-        &a.out.join("metrics.json"),
-        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    // The report describes the test split when there is one, else validation.
+    let ev = trained
+        .evaluations
+        .last()
+        .ok_or_else(|| anyhow!("no evaluation was produced"))?;
+    let set = trained.splits.split(&ev.split)?;
+    let cases = crate::evaluate::case_images(
+        ev,
+        &trained.model,
+        set,
+        &trained.batcher,
+        &trained.device,
+        medai_nn::explain::Method::GradCam,
     )?;
-    crate::report::write_atomic(
-        &a.out.join("report.html"),
-        crate::report::html_report(&trained.manifest).as_bytes(),
+    crate::evaluate::write_report(
+        &a.out,
+        ev,
+        &trained.manifest,
+        &trained.bundle,
+        &data,
+        data_facts(&trained.splits),
+        cases,
+        json!({
+            "bundle": trained.bundle.display().to_string(),
+            "seconds": t0.elapsed().as_secs_f64(),
+            "metrics": metrics,
+        }),
     )?;
     for split in ["val", "test"] {
         if let Some(v) = metrics.get(split) {

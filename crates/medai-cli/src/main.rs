@@ -4,6 +4,8 @@
 //! data → model → metrics → bundle, and one clear error line on failure.
 
 mod commands;
+mod evaluate;
+mod explain;
 mod fetch;
 mod report;
 
@@ -21,9 +23,10 @@ struct Cli {
 enum Command {
     /// Train a model on an image folder, a MedMNIST .npz or a CSV manifest and write a bundle.
     Train(Box<commands::TrainArgs>),
-    /// Evaluate a bundle on a dataset split.
+    /// Evaluate a bundle on a dataset split: metrics with confidence intervals, operating
+    /// points, calibration, subgroups; `--report DIR` writes report.html and metrics.json.
     Eval(commands::EvalArgs),
-    /// Predict class probabilities for image files.
+    /// Predict class probabilities for image files (`--explain` writes heat-map overlays).
     Predict(commands::PredictArgs),
     /// Train → evaluate → bundle on PneumoniaMNIST with default settings.
     Quickstart(commands::QuickstartArgs),

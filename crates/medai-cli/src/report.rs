@@ -1,7 +1,6 @@
-//! Terminal tables, the HTML report and atomic file writes.
+//! Terminal tables and atomic file writes (the HTML report is `medai_report::report`).
 
 use anyhow::{Context, Result};
-use medai_bundle::Manifest;
 use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
@@ -60,8 +59,38 @@ pub fn metrics_table(split: &str, v: &Value, classes: &[String]) -> String {
             s.push_str(&format!("{k:<20} {}\n", fmt(x)));
         }
     }
+    if let Some(ci) = v.get("auc_ci").and_then(|c| c.as_array()) {
+        let b: Vec<String> = ci.iter().map(fmt).collect();
+        s.push_str(&format!(
+            "{:<20} [{}] ({})\n",
+            "auc_ci",
+            b.join(", "),
+            v.get("auc_ci_method")
+                .and_then(|m| m.as_str())
+                .unwrap_or("")
+        ));
+    }
+    for k in ["ece", "ece_uncalibrated", "temperature"] {
+        if let Some(x) = v.get(k) {
+            s.push_str(&format!("{k:<20} {}\n", fmt(x)));
+        }
+    }
     if let Some(t) = v.get("threshold") {
         s.push_str(&format!("{:<20} {}\n", "threshold", fmt(t)));
+    }
+    if let Some(ops) = v.get("operating_points").and_then(|o| o.as_object()) {
+        s.push_str("operating points     threshold  sens    spec    ppv     npv     (chosen on)\n");
+        for (name, op) in ops {
+            s.push_str(&format!(
+                "  {name:<18} {:>9}  {:<7} {:<7} {:<7} {:<7} ({})\n",
+                fmt(&op["threshold"]),
+                fmt(&op["sensitivity"]),
+                fmt(&op["specificity"]),
+                fmt(&op["ppv"]),
+                fmt(&op["npv"]),
+                op["chosen_on"].as_str().unwrap_or("")
+            ));
+        }
     }
     if let Some(c) = v.get("confusion") {
         if classes.len() == 2 {
@@ -84,60 +113,4 @@ pub fn metrics_table(split: &str, v: &Value, classes: &[String]) -> String {
         }
     }
     s
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-/// A self-contained HTML report of a trained bundle (opens offline in any browser).
-pub fn html_report(m: &Manifest) -> String {
-    let mut body = String::new();
-    body.push_str(&format!("<h1>medai report: {}</h1>", esc(&m.name)));
-    body.push_str(&format!(
-        "<p>Task {} ({}), classes: {}. Data: <code>{}</code> ({}), fingerprint <code>{}</code>. Created {} by medai {}.</p>",
-        esc(&m.task),
-        esc(&m.label_mode),
-        esc(&m.classes.join(", ")),
-        esc(&m.dataset.path),
-        esc(&Value::Object(m.dataset.counts.clone()).to_string()),
-        esc(&m.dataset.fingerprint),
-        esc(&m.created),
-        esc(&m.medai_version)
-    ));
-    if let Some(splits) = m.metrics.as_object() {
-        for (split, v) in splits {
-            body.push_str(&format!(
-                "<h2>{}</h2><pre>{}</pre>",
-                esc(split),
-                esc(&metrics_table(split, v, &m.classes))
-            ));
-        }
-    }
-    if let Some(h) = m.training.get("history").and_then(|h| h.as_array()) {
-        body.push_str("<h2>Training history</h2><table><tr><th>epoch</th><th>train loss</th><th>val loss</th><th>val AUC</th><th>val acc</th><th>s</th></tr>");
-        for e in h {
-            body.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                fmt(&e["epoch"]),
-                fmt(&e["train_loss"]),
-                fmt(&e["val_loss"]),
-                fmt(&e["val_auc"]),
-                fmt(&e["val_accuracy"]),
-                fmt(&e["seconds"])
-            ));
-        }
-        body.push_str("</table>");
-    }
-    body.push_str(&format!(
-        "<h2>Architecture</h2><pre>{}</pre><h2>Preprocessing</h2><pre>{}</pre>",
-        esc(&serde_json::to_string_pretty(&m.architecture).unwrap_or_default()),
-        esc(&serde_json::to_string_pretty(&m.preprocessing).unwrap_or_default())
-    ));
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>medai report: {}</title><style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px;text-align:right}}pre{{background:#f6f6f6;padding:8px}}</style></head><body>{body}</body></html>\n",
-        esc(&m.name)
-    )
 }

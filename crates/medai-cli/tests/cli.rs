@@ -590,3 +590,195 @@ fn transfer_learning_from_a_torchvision_checkpoint() {
     ]);
     assert!(e.contains("tiny_resnet18.pth"), "{e}");
 }
+
+/// The clinical evaluation contract: a CSV manifest with extra columns (subgroups), a test split,
+/// `eval --report` with a target sensitivity and an abstention band, `predict --explain`.
+#[test]
+fn eval_report_calibration_subgroups_and_explanations() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let mut csv = String::from("path,label,split,sex,site\n");
+    for i in 0..160u32 {
+        let lesion = i % 2 == 0;
+        let rel = format!("img/{i:03}.png");
+        write_png(&root.join(&rel), lesion, i + 7);
+        let split = match i % 10 {
+            0..=5 => "train",
+            6 | 7 => "val",
+            _ => "test",
+        };
+        let sex = if (i / 2) % 2 == 0 { "F" } else { "M" };
+        let site = if i % 3 == 0 { "north" } else { "south" };
+        let label = if lesion { "lesion" } else { "normal" };
+        csv.push_str(&format!("{rel},{label},{split},{sex},{site}\n"));
+    }
+    let manifest = root.join("data.csv");
+    std::fs::write(&manifest, csv).unwrap();
+    let bundle = root.join("m.medai");
+    let (d, b) = (manifest.to_str().unwrap(), bundle.to_str().unwrap());
+    ok(&train_args(
+        d,
+        b,
+        &["--epochs", "10", "--lr", "3e-3", "--patience", "0"],
+    ));
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    let t = m["calibration"]["temperature"].as_f64().unwrap();
+    assert!(t > 0.0 && m["calibration"]["fitted_on"] == "val", "{m}");
+    assert!(
+        m["calibration"]["nll_after"].as_f64().unwrap()
+            <= m["calibration"]["nll_before"].as_f64().unwrap() + 1e-12
+    );
+    assert!(
+        m["metrics"]["test"]["auc_ci"].is_array(),
+        "{}",
+        m["metrics"]
+    );
+    let card = std::fs::read_to_string(bundle.join("model_card.md")).unwrap();
+    for s in [
+        "## Intended use",
+        "ROC AUC (95% CI",
+        "## Calibration",
+        "T = ",
+        "## Known limits",
+    ] {
+        assert!(card.contains(s), "model card lacks {s:?}:\n{card}");
+    }
+
+    let report = root.join("report");
+    let r = report.to_str().unwrap();
+    let out = ok(&[
+        "eval",
+        "--model",
+        b,
+        "--data",
+        d,
+        "--format",
+        "json",
+        "--report",
+        r,
+        "--target-sensitivity",
+        "0.95",
+        "--abstain",
+        "0.4,0.6",
+    ]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    for k in [
+        "n",
+        "auc",
+        "auc_ci",
+        "pr_auc",
+        "brier",
+        "ece",
+        "mcc",
+        "balanced_accuracy",
+        "operating_points",
+        "accuracy",
+        "sensitivity",
+        "specificity",
+        "ppv",
+        "npv",
+        "f1",
+    ] {
+        assert!(v.get(k).is_some(), "eval json lacks {k}: {v}");
+    }
+    assert_eq!(v["n"], 32);
+    let ci = v["auc_ci"].as_array().unwrap();
+    let (lo, hi) = (ci[0].as_f64().unwrap(), ci[1].as_f64().unwrap());
+    let auc = v["auc"].as_f64().unwrap();
+    assert!(lo <= auc && auc <= hi && hi <= 1.0 && lo >= 0.0, "{v}");
+    let ops = v["operating_points"].as_object().unwrap();
+    for name in ["default", "youden", "sensitivity>=0.95"] {
+        let op = &ops[name];
+        for k in ["threshold", "sensitivity", "specificity", "ppv", "npv"] {
+            assert!(op[k].is_number(), "{name} lacks {k}: {op}");
+        }
+    }
+    assert_eq!(ops["sensitivity>=0.95"]["chosen_on"], "val");
+    assert_eq!(ops["default"]["threshold"], 0.5);
+    // Subgroups from the manifest's extra columns.
+    let groups = v["subgroups"].as_array().expect("subgroups");
+    let names: Vec<String> = groups
+        .iter()
+        .map(|g| {
+            format!(
+                "{}={}",
+                g["attribute"].as_str().unwrap(),
+                g["group"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(names, ["sex=F", "sex=M", "site=north", "site=south"]);
+    let n_sex: u64 = groups[..2].iter().map(|g| g["n"].as_u64().unwrap()).sum();
+    assert_eq!(n_sex, 32);
+    assert!(v["abstention"]["referred"].is_number());
+
+    let html = std::fs::read_to_string(report.join("report.html")).unwrap();
+    for s in [
+        "<svg",
+        "ROC curve",
+        "Precision–recall curve",
+        "Reliability diagram",
+        "Subgroups",
+        "Operating points",
+        "Referral to a human",
+    ] {
+        assert!(html.contains(s), "report lacks {s:?}");
+    }
+    // Self-contained: nothing is fetched (the only URLs are SVG namespace names).
+    for needle in ["src=\"http", "href=\"http", "url(http", "<script", "<link"] {
+        assert!(
+            !html.contains(needle),
+            "report must be offline: found {needle}"
+        );
+    }
+    let metrics: Value =
+        serde_json::from_slice(&std::fs::read(report.join("metrics.json")).unwrap()).unwrap();
+    assert_eq!(metrics["summary"]["auc"], v["auc"]);
+    assert!(metrics["evaluation"]["binary"]["roc"].is_array());
+
+    // predict --explain writes one overlay per image; --abstain 0,1 refers everything.
+    let f1 = root.join("img/000.png");
+    let f2 = root.join("img/001.png");
+    let ex = root.join("ex");
+    let j: Value = serde_json::from_str(&ok(&[
+        "predict",
+        "--model",
+        b,
+        "--format",
+        "json",
+        "--explain",
+        "--explain-dir",
+        ex.to_str().unwrap(),
+        f1.to_str().unwrap(),
+        f2.to_str().unwrap(),
+    ]))
+    .unwrap();
+    for (i, stem) in ["000", "001"].iter().enumerate() {
+        let p = ex.join(format!("{stem}.gradcam.png"));
+        assert_eq!(j[i]["explanation"], p.to_str().unwrap());
+        let img = image::open(&p).unwrap();
+        assert_eq!((img.width(), img.height()), (256, 256));
+    }
+    let j: Value = serde_json::from_str(&ok(&[
+        "predict",
+        "--model",
+        b,
+        "--format",
+        "json",
+        "--abstain",
+        "0,1",
+        f1.to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert_eq!(j[0]["label"], "refer");
+    let e = err(&[
+        "predict",
+        "--model",
+        b,
+        "--abstain",
+        "0.7,0.2",
+        f1.to_str().unwrap(),
+    ]);
+    assert!(e.contains("--abstain") && e.contains("LOW"), "{e}");
+}

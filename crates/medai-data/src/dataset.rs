@@ -194,6 +194,9 @@ pub struct Item {
     pub source: ItemSource,
     /// Class index into the dataset's `classes`.
     pub label: usize,
+    /// Extra per-image columns of a CSV manifest, `(column, value)` in column order (e.g.
+    /// `("sex", "F")`); empty for image folders and `.npz` arrays. Used for subgroup results.
+    pub attributes: Vec<(String, String)>,
 }
 
 /// One split of a labelled image dataset.

@@ -80,6 +80,7 @@ pub(crate) fn discover(root: &Path) -> Result<ImageFolder, DataError> {
         items.extend(files.into_iter().map(|f| Item {
             source: ItemSource::File(f),
             label,
+            attributes: Vec::new(),
         }));
         classes.push(name);
     }

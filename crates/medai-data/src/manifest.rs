@@ -1,4 +1,5 @@
-//! CSV manifest loading: columns `path,label[,split]`.
+//! CSV manifest loading: columns `path,label[,split]`, plus any other columns, which are kept per
+//! image as attributes (e.g. `sex`, `age_band`, `site`) for subgroup evaluation.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ struct Row {
     path: PathBuf,
     label: String,
     split: Split,
+    attributes: Vec<(String, String)>,
     row: usize,
     line: u64,
 }
@@ -70,6 +72,13 @@ pub(crate) fn load(
         ))
     })?;
     let split_col = col("split");
+    let extra_cols: Vec<(usize, String)> = headers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != path_col && *i != label_col && Some(*i) != split_col)
+        .map(|(i, h)| (i, h.trim_start_matches('\u{feff}').to_string()))
+        .filter(|(_, h)| !h.is_empty())
+        .collect();
 
     let mut rows = Vec::new();
     for (i, rec) in rdr.records().enumerate() {
@@ -120,10 +129,15 @@ pub(crate) fn load(
         } else {
             base.join(rel)
         };
+        let attributes = extra_cols
+            .iter()
+            .map(|(c, name)| (name.clone(), rec.get(*c).unwrap_or("").to_string()))
+            .collect();
         rows.push(Row {
             path: file,
             label,
             split,
+            attributes,
             row,
             line,
         });
@@ -185,6 +199,7 @@ pub(crate) fn load(
             .map(|r| Item {
                 source: ItemSource::File(r.path.clone()),
                 label: classes.iter().position(|c| *c == r.label).unwrap_or(0),
+                attributes: r.attributes.clone(),
             })
             .collect()
     };

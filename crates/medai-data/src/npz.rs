@@ -129,6 +129,7 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, DataError> {
                     index,
                 },
                 label,
+                attributes: Vec::new(),
             })
             .collect::<Vec<_>>()
     });

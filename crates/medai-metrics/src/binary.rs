@@ -78,7 +78,7 @@ pub struct BinaryReport {
 }
 
 /// Checks that every score is a probability in `[0, 1]` (and finite).
-fn check_probabilities(scores: &[f64]) -> Result<(), MetricsError> {
+pub(crate) fn check_probabilities(scores: &[f64]) -> Result<(), MetricsError> {
     check_finite(scores)?;
     match scores.iter().position(|s| !(0.0..=1.0).contains(s)) {
         Some(index) => Err(MetricsError::ProbabilityOutOfRange {

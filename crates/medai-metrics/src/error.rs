@@ -96,4 +96,54 @@ pub enum MetricsError {
     /// Cohen's kappa when truth and prediction are one and the same class).
     #[error("metric undefined: {0}")]
     Undefined(&'static str),
+    /// A confidence level is not strictly between 0 and 1 (or is NaN).
+    #[error("confidence level must lie strictly between 0 and 1, got {0}")]
+    InvalidLevel(f64),
+    /// A quantile is outside `[0, 1]` (or is NaN).
+    #[error("quantile must lie in [0, 1], got {0}")]
+    InvalidQuantile(f64),
+    /// Too few samples of one class for a variance estimate (DeLong needs at
+    /// least two positives and two negatives).
+    #[error(
+        "{positives} positive and {negatives} negative samples: at least {needed} of each are required"
+    )]
+    TooFewPerClass {
+        /// Number of positive samples.
+        positives: usize,
+        /// Number of negative samples.
+        negatives: usize,
+        /// Minimum number of samples required in each class.
+        needed: usize,
+    },
+    /// A bootstrap was asked for zero resamples.
+    #[error("the number of bootstrap resamples must be at least 1, got {0}")]
+    InvalidResamples(usize),
+    /// Fewer than half of the bootstrap resamples gave a statistic.
+    #[error(
+        "bootstrap failed: the statistic was defined on only {succeeded} of {resamples} resamples"
+    )]
+    BootstrapFailed {
+        /// Resamples on which the statistic was computed.
+        succeeded: usize,
+        /// Resamples drawn.
+        resamples: usize,
+    },
+    /// A count of successes exceeds the number of trials.
+    #[error("{successes} successes out of {n} trials")]
+    InvalidCount {
+        /// Number of successes.
+        successes: u64,
+        /// Number of trials.
+        n: u64,
+    },
+    /// A target sensitivity or specificity is not in `(0, 1]` (or is NaN).
+    #[error("target rate must lie in (0, 1], got {0}")]
+    InvalidTarget(f64),
+    /// A number of calibration bins is zero.
+    #[error("the number of bins must be at least 1, got {0}")]
+    InvalidBins(usize),
+    /// No label column of a multilabel problem holds both classes, so the
+    /// macro AUC is undefined.
+    #[error("no label column holds both positive and negative samples")]
+    NoLabelWithBothClasses,
 }

@@ -40,6 +40,10 @@ pub struct MulticlassReport {
     /// Unweighted mean of the per-class one-vs-rest AUCs, equal to
     /// scikit-learn's `roc_auc_score(y, P, multi_class="ovr", average="macro")`.
     pub auc_macro_ovr: f64,
+    /// Micro-averaged one-vs-rest AUC: the binary AUC of the flattened one-hot
+    /// labels against the flattened probabilities (see
+    /// [`roc_auc_ovr_micro`]).
+    pub auc_micro_ovr: f64,
     /// Unweighted mean of the per-class F1 scores.
     pub macro_f1: f64,
     /// Support-weighted mean of the per-class F1 scores.
@@ -57,7 +61,7 @@ pub struct MulticlassReport {
 }
 
 /// Validates multiclass input; returns the number of classes `k`.
-fn validate(y_true: &[usize], probs: &[Vec<f64>]) -> Result<usize, MetricsError> {
+pub(crate) fn validate(y_true: &[usize], probs: &[Vec<f64>]) -> Result<usize, MetricsError> {
     check_lengths(y_true.len(), probs.len())?;
     let k = probs[0].len();
     if k < 2 {
@@ -98,7 +102,7 @@ fn check_labels(labels: &[usize], k: usize) -> Result<(), MetricsError> {
 }
 
 /// Index of the first maximum.
-fn argmax(row: &[f64]) -> usize {
+pub(crate) fn argmax(row: &[f64]) -> usize {
     let mut best = 0;
     for (j, &v) in row.iter().enumerate().skip(1) {
         if v > row[best] {
@@ -201,6 +205,39 @@ pub fn roc_auc_ovr_macro(y_true: &[usize], probs: &[Vec<f64>]) -> Result<f64, Me
     Ok(sum / k as f64)
 }
 
+/// Micro-averaged one-vs-rest ROC AUC: the binary AUC of all `n * k`
+/// (one-hot label, probability) pairs pooled together. For `k >= 3` classes it
+/// equals scikit-learn's
+/// `roc_auc_score(label_binarize(y_true, classes=range(k)), probs, average="micro")`;
+/// for `k = 2` it uses the two-column one-hot matrix (`label_binarize` would
+/// give a single column).
+///
+/// Unlike the macro average it is defined even when a class is absent from
+/// `y_true` (the pool always holds `n` positives and `n (k - 1)` negatives).
+///
+/// # Errors
+///
+/// The input errors of [`multiclass_report`] (`MissingClass` excepted).
+pub fn roc_auc_ovr_micro(y_true: &[usize], probs: &[Vec<f64>]) -> Result<f64, MetricsError> {
+    let k = validate(y_true, probs)?;
+    micro_auc(y_true, probs, k)
+}
+
+/// Micro one-vs-rest AUC of validated input with `k` columns.
+fn micro_auc(y_true: &[usize], probs: &[Vec<f64>], k: usize) -> Result<f64, MetricsError> {
+    let mut pos = Vec::with_capacity(y_true.len() * k);
+    let mut scores = Vec::with_capacity(y_true.len() * k);
+    for (&y, row) in y_true.iter().zip(probs) {
+        for (c, &p) in row.iter().enumerate() {
+            pos.push(y == c);
+            scores.push(p);
+        }
+    }
+    ClfCurve::new(&pos, &scores)
+        .auc()
+        .ok_or(MetricsError::Undefined("micro AUC: one class only"))
+}
+
 /// Multiclass log loss `mean(-ln p[i][y_i])`, probabilities clipped to
 /// `[1e-15, 1 - 1e-15]`.
 ///
@@ -288,6 +325,7 @@ pub fn multiclass_report(
         accuracy: ratio(correct, n as u64),
         balanced_accuracy,
         auc_macro_ovr: auc_sum / k as f64,
+        auc_micro_ovr: micro_auc(y_true, probs, k)?,
         macro_f1,
         weighted_f1,
         log_loss: log_loss_unchecked(y_true, probs),

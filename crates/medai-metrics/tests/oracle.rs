@@ -4,7 +4,7 @@
 use medai_metrics::{
     ConfusionBinary, average_precision, binary_report, brier_score, log_loss_binary,
     log_loss_multiclass, multiclass_report, quadratic_weighted_kappa, roc_auc, roc_auc_ovr_macro,
-    roc_curve, youden_threshold,
+    roc_auc_ovr_micro, roc_curve, youden_threshold,
 };
 use serde::Deserialize;
 
@@ -62,6 +62,7 @@ struct MulticlassCase {
     accuracy: f64,
     balanced_accuracy: f64,
     auc_macro_ovr: f64,
+    auc_micro_ovr: f64,
     macro_f1: f64,
     weighted_f1: f64,
     log_loss: f64,
@@ -208,6 +209,11 @@ fn multiclass_reports_match_sklearn() {
             case.auc_macro_ovr,
             &format!("{name}: auc_macro_ovr"),
         );
+        close(
+            r.auc_micro_ovr,
+            case.auc_micro_ovr,
+            &format!("{name}: auc_micro_ovr"),
+        );
         close(r.macro_f1, case.macro_f1, &format!("{name}: macro_f1"));
         close(
             r.weighted_f1,
@@ -236,6 +242,11 @@ fn multiclass_reports_match_sklearn() {
             roc_auc_ovr_macro(&case.y_true, &case.probs).unwrap(),
             case.auc_macro_ovr,
             &format!("{name}: roc_auc_ovr_macro"),
+        );
+        close(
+            roc_auc_ovr_micro(&case.y_true, &case.probs).unwrap(),
+            case.auc_micro_ovr,
+            &format!("{name}: roc_auc_ovr_micro"),
         );
         close(
             log_loss_multiclass(&case.y_true, &case.probs).unwrap(),

@@ -8,12 +8,14 @@
 //!   [`training::Classifier`] and [`training::BatchSource`] traits;
 //! - [`data`]: preprocessing and augmentation of batches in parallel, with prefetch;
 //! - [`image`]: the image-classification task glue and prediction;
+//! - [`explain`]: Grad-CAM and occlusion-sensitivity heat maps;
 //! - [`loss`]: weighted BCE / cross-entropy;
 //! - [`weights`]: safetensors / burnpack persistence and torchvision weight import;
 //! - [`backend`]: device selection (CPU `flex` by default; `wgpu`, `vulkan`, `cuda` features).
 
 pub mod backend;
 pub mod data;
+pub mod explain;
 pub mod image;
 pub mod loss;
 pub mod training;

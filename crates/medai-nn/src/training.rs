@@ -127,7 +127,8 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// Class weights.
     pub class_weights: ClassWeights,
-    /// Stop when validation AUC has not improved for this many epochs (0: never).
+    /// Stop when validation AUC has not improved for this many epochs (0: never). An epoch that
+    /// ties the best AUC with a lower validation loss counts as an improvement.
     pub patience: usize,
     /// Seed of initialisation, shuffling and augmentation.
     pub seed: u64,
@@ -516,7 +517,14 @@ where
             seconds: t0.elapsed().as_secs_f64(),
             train_samples_per_s: seen as f64 / train_secs.max(1e-9),
         };
-        let improved = auc > best_auc || (best_auc.is_nan() && !auc.is_nan());
+        // Ties in AUC (common once validation is separated perfectly) go to the lower validation
+        // loss, so a later, better-calibrated model is kept over an early one.
+        let best_loss = history
+            .get(best_epoch.wrapping_sub(1))
+            .map_or(f64::INFINITY, |h| h.val_loss);
+        let improved = auc > best_auc
+            || (auc == best_auc && vloss < best_loss)
+            || (best_auc.is_nan() && !auc.is_nan());
         if improved || best_epoch == 0 {
             best_auc = auc;
             best_epoch = epoch0 + 1;

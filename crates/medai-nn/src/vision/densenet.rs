@@ -154,6 +154,16 @@ impl DenseNet {
 
     /// Logits `[batch, outputs]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.classify(self.feature_map(x))
+    }
+
+    /// Logits from a feature map: global average pooling and the linear classifier.
+    pub fn classify(&self, fmap: Tensor<4>) -> Tensor<2> {
+        self.classifier.forward(super::global_avg_pool(fmap))
+    }
+
+    /// The output of `features.norm5` + ReLU, `[batch, channels, h, w]` (the Grad-CAM target).
+    pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
         let f = &self.features;
         let mut x = f.act.forward(f.norm0.forward(f.conv0.forward(x)));
         if let Some(p) = &f.pool0 {
@@ -183,8 +193,7 @@ impl DenseNet {
         x = dense(&f.denseblock3, x);
         x = transition(&f.transition3, x);
         x = dense(&f.denseblock4, x);
-        let x = f.act.forward(f.norm5.forward(x));
-        self.classifier.forward(super::global_avg_pool(x))
+        f.act.forward(f.norm5.forward(x))
     }
 }
 

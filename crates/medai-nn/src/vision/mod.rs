@@ -175,6 +175,27 @@ impl ImageModel {
             ImageModel::DenseNet(m) => m.forward(x),
         }
     }
+
+    /// The last convolutional feature map `[batch, channels, h, w]`: the layer Grad-CAM explains.
+    /// `forward(x) == classify(feature_map(x))`.
+    pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
+        match self {
+            ImageModel::SmallCnn(m) => m.feature_map(x),
+            ImageModel::ResNet(m) => m.feature_map(x),
+            ImageModel::Vgg(m) => m.feature_map(x),
+            ImageModel::DenseNet(m) => m.feature_map(x),
+        }
+    }
+
+    /// Logits `[batch, outputs]` from a [`feature_map`](Self::feature_map).
+    pub fn classify(&self, fmap: Tensor<4>) -> Tensor<2> {
+        match self {
+            ImageModel::SmallCnn(m) => m.classify(fmap),
+            ImageModel::ResNet(m) => m.classify(fmap),
+            ImageModel::Vgg(m) => m.classify(fmap),
+            ImageModel::DenseNet(m) => m.classify(fmap),
+        }
+    }
 }
 
 /// Global average pooling `[b, c, h, w] → [b, c]`.

@@ -183,11 +183,16 @@ impl ResNet {
 
     /// Logits `[batch, outputs]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
-        self.fc.forward(self.features(x))
+        self.classify(self.feature_map(x))
     }
 
-    /// Pooled backbone features `[batch, channels]`.
-    pub fn features(&self, x: Tensor<4>) -> Tensor<2> {
+    /// Logits from a feature map: global average pooling and the linear `fc` head.
+    pub fn classify(&self, fmap: Tensor<4>) -> Tensor<2> {
+        self.fc.forward(super::global_avg_pool(fmap))
+    }
+
+    /// The output of `layer4`, `[batch, channels, h, w]` (the Grad-CAM target layer).
+    pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
         let mut x = self.act.forward(self.bn1.forward(self.conv1.forward(x)));
         if let Some(p) = &self.maxpool {
             x = p.forward(x);
@@ -201,7 +206,7 @@ impl ResNet {
         {
             x = block.forward(x);
         }
-        super::global_avg_pool(x)
+        x
     }
 }
 

@@ -74,7 +74,12 @@ impl SmallCnn {
     }
 
     /// Logits `[batch, outputs]` for images `[batch, channels, height, width]`.
-    pub fn forward(&self, mut x: Tensor<4>) -> Tensor<2> {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.classify(self.feature_map(x))
+    }
+
+    /// The last convolutional feature map `[batch, channels, h, w]` (the Grad-CAM target layer).
+    pub fn feature_map(&self, mut x: Tensor<4>) -> Tensor<4> {
         let stages = self.blocks.len() / self.per_stage;
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward(x);
@@ -83,7 +88,12 @@ impl SmallCnn {
                 x = self.pool.forward(x);
             }
         }
-        let x = super::global_avg_pool(x);
+        x
+    }
+
+    /// Logits from a feature map: global average pooling, dropout, linear head.
+    pub fn classify(&self, fmap: Tensor<4>) -> Tensor<2> {
+        let x = super::global_avg_pool(fmap);
         self.head.forward(self.dropout.forward(x))
     }
 }

@@ -67,7 +67,12 @@ impl Vgg16 {
     }
 
     /// Logits `[batch, outputs]`.
-    pub fn forward(&self, mut x: Tensor<4>) -> Tensor<2> {
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.classify(self.feature_map(x))
+    }
+
+    /// The last convolutional feature map `[batch, 512, h, w]` (the Grad-CAM target layer).
+    pub fn feature_map(&self, mut x: Tensor<4>) -> Tensor<4> {
         let mut convs = self.features.iter();
         for &c in CFG.iter() {
             if c == 0 {
@@ -80,8 +85,13 @@ impl Vgg16 {
                 x = self.act.forward(conv.forward(x));
             }
         }
+        x
+    }
+
+    /// Logits from a feature map: global average pooling, dropout, linear head.
+    pub fn classify(&self, fmap: Tensor<4>) -> Tensor<2> {
         self.head
-            .forward(self.dropout.forward(super::global_avg_pool(x)))
+            .forward(self.dropout.forward(super::global_avg_pool(fmap)))
     }
 }
 
