@@ -98,10 +98,28 @@ fn check_targets(model_outputs: usize, n: usize, targets: &[usize]) -> Result<()
 }
 
 /// Grad-CAM maps `[h, w]` at the feature-map resolution, one per image of `x`
-/// (`[batch, channels, height, width]`, preprocessed), for class `targets[i]`.
+/// (`[batch, channels, height, width]`, preprocessed), for class `targets[i]`:
+/// `ReLU(Σ_k α_k A_k)`.
 ///
 /// `model` should be in inference mode ([`ImageModel::inference`]).
 pub fn gradcam(
+    model: &ImageModel,
+    x: Tensor<4>,
+    targets: &[usize],
+) -> Result<Vec<HeatMap>, TrainError> {
+    let mut maps = gradcam_signed(model, x, targets)?;
+    for m in &mut maps {
+        for v in &mut m.values {
+            *v = v.max(0.0);
+        }
+    }
+    Ok(maps)
+}
+
+/// Grad-CAM before the ReLU: `Σ_k α_k A_k`, negative where the features argue against the
+/// class. For a global-average-pooled linear head (every medai network) its sum over the map
+/// equals the target logit minus the head's bias, which the tests use as an oracle.
+pub fn gradcam_signed(
     model: &ImageModel,
     x: Tensor<4>,
     targets: &[usize],
@@ -132,9 +150,8 @@ pub fn gradcam(
         .ok_or_else(|| TrainError::Config("Grad-CAM: no gradient reached the feature map".into()))?
         .inner();
     let alpha = grad.mean_dim(3).mean_dim(2); // [b, c, 1, 1]
-    let cam = (fmap * alpha).sum_dim(1).reshape([b, h, w]);
-    let cam = burn::tensor::activation::relu(cam);
-    let v = to_vec(cam.reshape([b, 1, h, w]));
+    let cam = (fmap * alpha).sum_dim(1);
+    let v = to_vec(cam);
     debug_assert_eq!(v.len(), b * h * w, "{c} channels");
     Ok((0..b)
         .map(|i| HeatMap {

@@ -162,3 +162,69 @@ fn gradcam_and_occlusion_peak_inside_the_deciding_square() {
     assert!(frac(hits[1]) >= 0.8, "occlusion {}", frac(hits[1]));
     assert_eq!(Method::parse("grad-cam"), Some(Method::GradCam));
 }
+
+/// For a global-average-pooled linear head, `logit_c = b_c + Σ_k w_ck mean(A_k)`, so the signed
+/// Grad-CAM map `Σ_k (w_ck / hw) A_k` sums to `logit_c - b_c`: an exact oracle for the gradient
+/// path, checked on every architecture, for a sigmoid and a softmax head.
+#[test]
+fn gradcam_sums_to_the_logit_on_every_architecture() {
+    use burn::tensor::{Tensor, TensorData};
+    let device = Device::default();
+    let mut configs = Vec::new();
+    for outputs in [1, 3] {
+        let mut small = ArchConfig::new(Arch::SmallCnn, 1, outputs);
+        small.widths = vec![8, 16];
+        let mut resnet = ArchConfig::new(Arch::Resnet18, 3, outputs);
+        resnet.small_stem = true;
+        resnet.base_width = 8;
+        let mut densenet = ArchConfig::new(Arch::Densenet121, 3, outputs);
+        densenet.small_stem = true;
+        configs.extend([small, resnet, densenet]);
+    }
+    configs.push(ArchConfig::new(Arch::Vgg16, 3, 2));
+    for cfg in configs {
+        let model = cfg.init(&device).inference();
+        let n = 2;
+        let len = n * cfg.in_channels * SIZE * SIZE;
+        let pixels: Vec<f32> = (0..len).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect();
+        let x = Tensor::<4>::from_data(
+            TensorData::new(pixels, [n, cfg.in_channels, SIZE, SIZE]),
+            &device,
+        );
+        let fmap = model.feature_map(x.clone());
+        let dims = fmap.dims();
+        let logits: Vec<f32> = model
+            .classify(fmap)
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .unwrap();
+        let bias: Vec<f32> = model
+            .classify(Tensor::<4>::zeros(dims, &device))
+            .into_data()
+            .convert::<f32>()
+            .to_vec()
+            .unwrap();
+        let k = cfg.outputs;
+        for target in 0..k.max(2) {
+            let maps = medai_nn::explain::gradcam_signed(&model, x.clone(), &[target; 2]).unwrap();
+            for (i, map) in maps.iter().enumerate() {
+                assert_eq!((map.height, map.width), (dims[2], dims[3]), "{:?}", cfg.arch);
+                let sum: f64 = map.values.iter().map(|&v| v as f64).sum();
+                let want = if k == 1 {
+                    let d = (logits[i] - bias[0]) as f64;
+                    if target == 1 { d } else { -d }
+                } else {
+                    (logits[i * k + target] - bias[target]) as f64
+                };
+                assert!(
+                    (sum - want).abs() <= 1e-3 * (1.0 + want.abs()),
+                    "{:?} outputs {k} target {target}: Σ Grad-CAM {sum} vs logit − bias {want}",
+                    cfg.arch
+                );
+            }
+            let relu = gradcam(&model, x.clone(), &[target; 2]).unwrap();
+            assert!(relu.iter().flat_map(|m| &m.values).all(|v| *v >= 0.0));
+        }
+    }
+}
