@@ -7,6 +7,7 @@ mod commands;
 mod evaluate;
 mod explain;
 mod fetch;
+mod formats;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,21 @@ enum Command {
     Predict(commands::PredictArgs),
     /// Train → evaluate → bundle on PneumoniaMNIST with default settings.
     Quickstart(commands::QuickstartArgs),
+    /// DICOM files: `info`, `to-png`, `to-npy`.
+    Dicom {
+        #[command(subcommand)]
+        command: formats::DicomCommand,
+    },
+    /// NIfTI volumes: `info`, `to-png` (2-D slices).
+    Nifti {
+        #[command(subcommand)]
+        command: formats::NiftiCommand,
+    },
+    /// De-identification: `deid dicom IN OUT`.
+    Deid {
+        #[command(subcommand)]
+        command: formats::DeidCommand,
+    },
     /// Dataset utilities.
     Datasets {
         #[command(subcommand)]
@@ -51,6 +67,9 @@ fn main() {
         Command::Eval(a) => commands::eval(a),
         Command::Predict(a) => commands::predict(a),
         Command::Quickstart(a) => commands::quickstart(a),
+        Command::Dicom { command } => formats::dicom(command),
+        Command::Nifti { command } => formats::nifti(command),
+        Command::Deid { command } => formats::deid(command),
         Command::Datasets { command } => fetch::run(command),
     };
     if let Err(e) = result {

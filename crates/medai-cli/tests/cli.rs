@@ -782,3 +782,130 @@ fn eval_report_calibration_subgroups_and_explanations() {
     ]);
     assert!(e.contains("--abstain") && e.contains("LOW"), "{e}");
 }
+
+fn shared(sub: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(sub)
+}
+
+/// `dicom to-npy` writes pydicom's array (stored values or HU) byte-for-byte as the oracle `.npy`;
+/// `dicom info`, `to-png`, `nifti info/to-png` and `deid dicom` work end to end.
+#[test]
+fn dicom_nifti_and_deid_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = shared("dicom");
+    let out = dir.path().join("a.npy");
+    for name in [
+        "CT_small",
+        "emri_small_jpeg_ls_lossless",
+        "US1_J2KR",
+        "liver",
+    ] {
+        let dcm = d.join(format!("{name}.dcm"));
+        ok(&[
+            "dicom",
+            "to-npy",
+            dcm.to_str().unwrap(),
+            out.to_str().unwrap(),
+        ]);
+        let oracle = std::fs::read(d.join(format!("{name}.pixel_array.npy"))).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), oracle, "{name}");
+    }
+    let dcm = d.join("CT_small.dcm");
+    ok(&[
+        "dicom",
+        "to-npy",
+        "--hu",
+        dcm.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(d.join("CT_small.modality_lut.npy")).unwrap()
+    );
+    let info: Value =
+        serde_json::from_str(&ok(&["dicom", "info", "--json", dcm.to_str().unwrap()])).unwrap();
+    assert_eq!(
+        info["pixel_spacing_mm"],
+        serde_json::json!([0.661468, 0.661468])
+    );
+    assert_eq!(info["rescale"]["intercept"], -1024.0);
+    let png = dir.path().join("ct.png");
+    ok(&[
+        "dicom",
+        "to-png",
+        dcm.to_str().unwrap(),
+        png.to_str().unwrap(),
+        "--window",
+        "lung",
+    ]);
+    assert_eq!(image::open(&png).unwrap().width(), 128);
+    let e = err(&[
+        "dicom",
+        "to-png",
+        dcm.to_str().unwrap(),
+        png.to_str().unwrap(),
+        "--frame",
+        "3",
+    ]);
+    assert!(e.contains("--frame 3") && e.contains("1 frame"), "{e}");
+
+    let nii = shared("nifti").join("example_nifti2.nii.gz");
+    let v: Value = serde_json::from_str(&ok(&["nifti", "info", nii.to_str().unwrap()])).unwrap();
+    assert_eq!(v["nifti_version"], 2);
+    assert_eq!(v["shape"], serde_json::json!([32, 20, 12, 2]));
+    let slices = dir.path().join("slices");
+    ok(&[
+        "nifti",
+        "to-png",
+        nii.to_str().unwrap(),
+        slices.to_str().unwrap(),
+        "--range",
+        "0:3",
+    ]);
+    assert_eq!(std::fs::read_dir(&slices).unwrap().count(), 3);
+
+    // De-identification: a key is required; the output keeps the pixels and drops the name.
+    let src = d.join("MR_small.dcm");
+    let anon = dir.path().join("anon.dcm");
+    let e = err(&[
+        "deid",
+        "dicom",
+        src.to_str().unwrap(),
+        anon.to_str().unwrap(),
+    ]);
+    assert!(e.contains("key"), "{e}");
+    let key = dir.path().join("key");
+    std::fs::write(&key, b"0123456789abcdef-test-key").unwrap();
+    ok(&[
+        "deid",
+        "dicom",
+        src.to_str().unwrap(),
+        anon.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+    ]);
+    let orig = std::fs::read(&src).unwrap();
+    let new = std::fs::read(&anon).unwrap();
+    let name = b"CompressedSamples^MR1";
+    assert!(
+        orig.windows(name.len()).any(|w| w == name),
+        "fixture has the name"
+    );
+    assert!(
+        !new.windows(name.len()).any(|w| w == name),
+        "patient name survived"
+    );
+    ok(&[
+        "dicom",
+        "to-npy",
+        anon.to_str().unwrap(),
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(&out).unwrap(),
+        std::fs::read(d.join("MR_small.pixel_array.npy")).unwrap(),
+        "pixels changed"
+    );
+}

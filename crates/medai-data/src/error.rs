@@ -35,7 +35,7 @@ pub enum DataError {
     },
 
     /// A file could not be decoded as an image.
-    #[error("{}: cannot decode image: {reason} (expected a PNG, JPEG, BMP or TIFF image, 8/16-bit grey or RGB(A))", .path.display())]
+    #[error("{}: cannot decode image: {reason} (expected a PNG, JPEG, BMP or TIFF image, 8/16-bit grey or RGB(A), or a DICOM file)", .path.display())]
     Decode {
         /// The file.
         path: PathBuf,
@@ -108,7 +108,7 @@ pub enum DataError {
     },
 
     /// A folder (class folder or whole dataset) holds no image files.
-    #[error("{}: {what} contains no image files (expected .png .jpg .jpeg .bmp .tif .tiff files)", .path.display())]
+    #[error("{}: {what} contains no image files (expected .png .jpg .jpeg .bmp .tif .tiff .dcm files)", .path.display())]
     EmptyFolder {
         /// The folder.
         path: PathBuf,
@@ -217,6 +217,88 @@ pub enum DataError {
         /// What was expected.
         expected: String,
     },
+
+    /// A NIfTI file is not a readable, supported, intact NIfTI-1/NIfTI-2 volume.
+    #[error("{}: cannot read NIfTI volume: {reason}", .path.display())]
+    Nifti {
+        /// The file (or the name given to `read_nifti_bytes`).
+        path: PathBuf,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+
+    /// A 2-D slice was asked of a NIfTI volume that does not have it.
+    #[error("{}: cannot slice NIfTI volume: {reason}", .path.display())]
+    NiftiSlice {
+        /// The volume's file.
+        path: PathBuf,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+
+    /// A file is not a readable DICOM Part 10 file, or its structure is broken.
+    #[error("{}: not a readable DICOM file: {reason} (expected a DICOM Part 10 file: 128-byte preamble, 'DICM', file meta group, data set)", .path.display())]
+    DicomParse {
+        /// The file (or the name given to `read_dicom_bytes`).
+        path: PathBuf,
+        /// What is wrong, with the byte offset where known.
+        reason: String,
+    },
+
+    /// A DICOM attribute needed to read the image is missing or malformed.
+    #[error("{}: DICOM attribute {attribute}: {reason}", .path.display())]
+    DicomAttribute {
+        /// The file.
+        path: PathBuf,
+        /// The attribute's keyword and tag, e.g. `Rows (0028,0010)`.
+        attribute: String,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+
+    /// A DICOM file uses a feature (transfer syntax, sample layout, …) that is not supported.
+    #[error("{}: unsupported DICOM feature: {what}", .path.display())]
+    DicomUnsupported {
+        /// The file.
+        path: PathBuf,
+        /// The feature and why it is not supported.
+        what: String,
+    },
+
+    /// DICOM pixel data could not be decoded (corrupt or inconsistent with the header).
+    #[error("{}: cannot decode DICOM pixel data (transfer syntax {transfer_syntax}): {reason}", .path.display())]
+    DicomPixelData {
+        /// The file.
+        path: PathBuf,
+        /// The transfer syntax UID and name.
+        transfer_syntax: String,
+        /// What went wrong and what was expected.
+        reason: String,
+    },
+
+    /// A DICOM header describes more pixel data than this reader accepts.
+    #[error("{}: DICOM image of {what} needs {bytes} bytes, over the {limit}-byte limit", .path.display())]
+    DicomTooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The dimensions, e.g. `512×512 pixels × 3 frame(s) × 1 sample(s) × 2 byte(s)`.
+        what: String,
+        /// The decoded size the header asks for.
+        bytes: u128,
+        /// The limit.
+        limit: u64,
+    },
+
+    /// A frame index is past the last frame of a DICOM image.
+    #[error("{}: frame {frame} out of range: the DICOM image has {frames} frame(s)", .path.display())]
+    DicomFrame {
+        /// The file.
+        path: PathBuf,
+        /// The requested frame (0-based).
+        frame: usize,
+        /// The number of frames.
+        frames: usize,
+    },
 }
 
 impl DataError {
@@ -225,6 +307,19 @@ impl DataError {
         DataError::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    /// An I/O error opening or reading `path`: [`DataError::NotFound`] for a missing file,
+    /// [`DataError::Io`] otherwise.
+    pub(crate) fn opening(path: &std::path::Path, e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            DataError::NotFound {
+                path: path.to_path_buf(),
+                context: String::new(),
+            }
+        } else {
+            DataError::io(path, e)
         }
     }
 }

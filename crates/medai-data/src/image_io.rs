@@ -8,7 +8,7 @@ use image::{DynamicImage, ImageReader};
 use crate::error::DataError;
 
 /// File extensions (lower case, without the dot) that dataset discovery treats as images.
-pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff"];
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "tif", "tiff", "dcm"];
 
 /// A decoded image: HWC interleaved f32, values on the 0..=255 scale (8-bit as is; 16-bit
 /// divided by 257.0), channels 1 or 3 (grey+alpha→grey, RGBA→RGB, palette→RGB).
@@ -45,18 +45,11 @@ pub fn has_image_extension(path: &Path) -> bool {
 ///
 /// The format is recognised by content, not by extension. PNG (incl. palette and 16-bit),
 /// JPEG, BMP and TIFF (8/16-bit grey or RGB, with or without alpha) are supported; alpha is
-/// dropped.
+/// dropped. DICOM files (the `DICM` magic at byte 128, or a `.dcm` extension) give their
+/// first frame with the file's first window ([`crate::DicomImage::to_raw_image`] with
+/// [`crate::WindowChoice::FromFile`]).
 pub fn load_image(path: &Path) -> Result<RawImage, DataError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            DataError::NotFound {
-                path: path.to_path_buf(),
-                context: String::new(),
-            }
-        } else {
-            DataError::io(path, e)
-        }
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| DataError::opening(path, e))?;
     decode_image_bytes(&bytes, path)
 }
 
@@ -66,6 +59,10 @@ pub fn decode_image_bytes(bytes: &[u8], path: &Path) -> Result<RawImage, DataErr
         return Err(DataError::EmptyFile {
             path: path.to_path_buf(),
         });
+    }
+    if is_dicom(bytes, path) {
+        return crate::dicom::read_dicom_bytes(bytes, path)?
+            .to_raw_image(0, crate::dicom::WindowChoice::FromFile);
     }
     let decode_err = |reason: String| DataError::Decode {
         path: path.to_path_buf(),
@@ -79,6 +76,15 @@ pub fn decode_image_bytes(bytes: &[u8], path: &Path) -> Result<RawImage, DataErr
     }
     let img = reader.decode().map_err(|e| decode_err(e.to_string()))?;
     Ok(from_dynamic(img))
+}
+
+/// DICOM by content (`DICM` at byte 128) or by a `.dcm` extension.
+fn is_dicom(bytes: &[u8], path: &Path) -> bool {
+    bytes.get(128..132) == Some(b"DICM")
+        || path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| e.eq_ignore_ascii_case("dcm"))
 }
 
 /// Convert a decoded [`DynamicImage`] to a [`RawImage`] on the 0..=255 scale.

@@ -18,6 +18,13 @@
 //!   [`channel_stats`]), as recorded in a model bundle.
 //! - **Augmentation** ([`AugmentSpec`]): seeded flips, affine warps, random-resized-crop,
 //!   brightness, contrast and noise, for training only.
+//! - **DICOM** ([`read_dicom`], [`DicomImage`]): DICOM Part 10 files (native, deflated, RLE,
+//!   JPEG baseline/lossless, JPEG 2000) into pydicom-identical stored values with patient
+//!   geometry, Hounsfield units, `.npy` export and windowed [`RawImage`] frames
+//!   ([`WindowChoice`], [`WindowPreset`]); `.dcm` files load like any other image.
+//! - **Volumes** ([`read_nifti`], [`Volume`]): NIfTI-1 and NIfTI-2 `.nii`/`.nii.gz` files in
+//!   either byte order, with nibabel's scaling and affine, cut along x, y or z into grey
+//!   [`RawImage`] slices (min–max or CT window) for 2-D training ([`Volume::slice`]).
 //! - **Identity** ([`DatasetSplits::fingerprint`], [`DatasetSplits::summary`]): a SHA-256
 //!   fingerprint of classes, labels and item identity, and a Keras-style one-line summary.
 //!
@@ -41,22 +48,29 @@
 
 mod augment;
 mod dataset;
+mod dicom;
 mod error;
 mod folder;
 mod image_io;
 mod manifest;
+mod nifti;
 mod npy;
 mod npz;
 mod preprocess;
 
+pub use self::nifti::{Axis, NIFTI_MAX_BYTES, Volume, read_nifti, read_nifti_bytes};
 pub use augment::AugmentSpec;
 pub use dataset::{
     DatasetSplits, Item, ItemSource, LabelMode, LabeledImages, OnBadFile, OpenOptions, U8Images,
     open, open_with_report, stratified_split, validate,
 };
+pub use dicom::{
+    DicomImage, Geometry, MAX_PIXEL_BYTES, Rescale, StoredValues, Window, WindowChoice,
+    WindowPreset, read_dicom, read_dicom_bytes,
+};
 pub use error::DataError;
 pub use image_io::{
     IMAGE_EXTENSIONS, RawImage, decode_image_bytes, from_dynamic, has_image_extension, load_image,
 };
-pub use npz::medmnist_class_names;
+pub use npz::{medmnist_class_names, read_npz_bytes};
 pub use preprocess::{Normalization, PreprocessSpec, ResizeFilter, channel_stats};

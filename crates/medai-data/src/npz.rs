@@ -40,12 +40,23 @@ pub fn medmnist_class_names(stem: &str) -> Option<&'static [&'static str]> {
 
 pub(crate) fn load(path: &Path) -> Result<Loaded, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    load_bytes(&bytes, path)
+}
+
+/// Parse an in-memory MedMNIST `.npz` (the fuzzing entry point; `name` is used in errors) and
+/// return the number of images in its train, val and test splits.
+pub fn read_npz_bytes(bytes: &[u8], name: &Path) -> Result<[usize; 3], DataError> {
+    let l = load_bytes(bytes, name)?;
+    let n = |v: &Option<Vec<crate::dataset::Item>>| v.as_ref().map_or(0, Vec::len);
+    Ok([l.train.len(), n(&l.val), n(&l.test)])
+}
+
+fn load_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, DataError> {
     let not_npz = |reason: String| DataError::NotNpz {
         path: path.to_path_buf(),
         reason,
     };
-    let archive =
-        ZipArchive::new(Cursor::new(bytes.as_slice())).map_err(|e| not_npz(e.to_string()))?;
+    let archive = ZipArchive::new(Cursor::new(bytes)).map_err(|e| not_npz(e.to_string()))?;
     let names: Vec<String> = archive.file_names().map(str::to_string).collect();
     let keys: Vec<String> = names
         .iter()
@@ -87,7 +98,6 @@ pub(crate) fn load(path: &Path) -> Result<Loaded, DataError> {
         })
         .collect::<Result<_, DataError>>()?;
     drop(archive);
-    drop(bytes);
 
     let mut members = members.into_iter();
     let mut splits: Vec<(Arc<U8Images>, Vec<usize>)> = Vec::new();

@@ -186,7 +186,9 @@ fn gradcam_sums_to_the_logit_on_every_architecture() {
         let model = cfg.init(&device).inference();
         let n = 2;
         let len = n * cfg.in_channels * SIZE * SIZE;
-        let pixels: Vec<f32> = (0..len).map(|i| ((i * 7919) % 255) as f32 / 255.0).collect();
+        let pixels: Vec<f32> = (0..len)
+            .map(|i| ((i * 7919) % 255) as f32 / 255.0)
+            .collect();
         let x = Tensor::<4>::from_data(
             TensorData::new(pixels, [n, cfg.in_channels, SIZE, SIZE]),
             &device,
@@ -197,19 +199,24 @@ fn gradcam_sums_to_the_logit_on_every_architecture() {
             .classify(fmap)
             .into_data()
             .convert::<f32>()
-            .to_vec()
+            .try_to_vec::<f32>()
             .unwrap();
         let bias: Vec<f32> = model
             .classify(Tensor::<4>::zeros(dims, &device))
             .into_data()
             .convert::<f32>()
-            .to_vec()
+            .try_to_vec::<f32>()
             .unwrap();
         let k = cfg.outputs;
         for target in 0..k.max(2) {
             let maps = medai_nn::explain::gradcam_signed(&model, x.clone(), &[target; 2]).unwrap();
             for (i, map) in maps.iter().enumerate() {
-                assert_eq!((map.height, map.width), (dims[2], dims[3]), "{:?}", cfg.arch);
+                assert_eq!(
+                    (map.height, map.width),
+                    (dims[2], dims[3]),
+                    "{:?}",
+                    cfg.arch
+                );
                 let sum: f64 = map.values.iter().map(|&v| v as f64).sum();
                 let want = if k == 1 {
                     let d = (logits[i] - bias[0]) as f64;
