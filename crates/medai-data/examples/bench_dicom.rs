@@ -20,6 +20,23 @@ fn main() {
         .iter()
         .map(|p| (std::fs::read(p).unwrap(), p))
         .collect();
+    if std::env::var_os("PER_FILE").is_some() {
+        // Milliseconds per decode of each file (for finding the slow codecs).
+        for (bytes, path) in &blobs {
+            let t = Instant::now();
+            let mut n = 0u32;
+            while t.elapsed() < Duration::from_millis(300) {
+                let _ = medai_data::read_dicom_bytes(bytes, path);
+                n += 1;
+            }
+            let ms = t.elapsed().as_secs_f64() * 1e3 / f64::from(n);
+            println!(
+                "{} {ms:.3}",
+                path.file_name().unwrap_or_default().to_string_lossy()
+            );
+        }
+        return;
+    }
     let (mut decoded, mut failed, mut samples) = (0u64, 0u64, 0usize);
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs_f64(secs) {
