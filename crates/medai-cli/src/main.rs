@@ -9,6 +9,7 @@ mod explain;
 mod fetch;
 mod formats;
 mod report;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -46,6 +47,18 @@ enum Command {
         #[command(subcommand)]
         command: formats::DeidCommand,
     },
+    /// Serve bundles over HTTP: Open Inference Protocol v2, a web page, auth, audit, metrics.
+    Serve(serve::ServeArgs),
+    /// Service tokens: `token create`, `token list`.
+    Token {
+        #[command(subcommand)]
+        command: serve::TokenCommand,
+    },
+    /// The service's audit log: `audit verify`.
+    Audit {
+        #[command(subcommand)]
+        command: serve::AuditCommand,
+    },
     /// Dataset utilities.
     Datasets {
         #[command(subcommand)]
@@ -70,6 +83,9 @@ fn main() {
         Command::Dicom { command } => formats::dicom(command),
         Command::Nifti { command } => formats::nifti(command),
         Command::Deid { command } => formats::deid(command),
+        Command::Serve(a) => serve::serve(a),
+        Command::Token { command } => serve::token(command),
+        Command::Audit { command } => serve::audit(command),
         Command::Datasets { command } => fetch::run(command),
     };
     if let Err(e) = result {

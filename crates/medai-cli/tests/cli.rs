@@ -909,3 +909,184 @@ fn dicom_nifti_and_deid_commands() {
         "pixels changed"
     );
 }
+
+/// One HTTP/1.1 request on a fresh connection; returns (status, body).
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to medai serve");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(!head.to_ascii_lowercase().contains("chunked"), "{head}");
+    (status, raw[end + 4..].to_vec())
+}
+
+/// Run a Python check script when its tools are installed; CI (`MEDAI_REQUIRE_INTEGRATION=1`)
+/// requires them.
+fn python_check(module: &str, args: &[&str]) {
+    let have = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+        && (module != "selenium" || Path::new("/usr/bin/chromedriver").exists());
+    if !have {
+        assert!(
+            std::env::var_os("MEDAI_REQUIRE_INTEGRATION").is_none(),
+            "{module} (or chromium-driver) is not installed; .ci/run installs it"
+        );
+        eprintln!("SKIPPED {args:?}: python module {module} (or chromium-driver) not installed");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = Command::new("python3")
+        .args(args)
+        .current_dir(&root)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn serve_answers_like_predict_for_tritonclient_and_the_web_page() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synthetic_folder(&data, 12);
+    let bundle = dir.path().join("m.medai");
+    let (d, b) = (data.to_str().unwrap(), bundle.to_str().unwrap());
+    ok(&train_args(d, b, &["--epochs", "1", "--val-split", "0.25"]));
+    let auth = dir.path().join("auth.json");
+    let a = auth.to_str().unwrap();
+    let token = ok(&[
+        "token", "create", "--auth", a, "--role", "predict", "--name", "tests",
+    ]);
+    let token = token.trim().to_string();
+    ok(&[
+        "token", "create", "--auth", a, "--role", "admin", "--name", "ops",
+    ]);
+    let listed = ok(&["token", "list", "--auth", a]);
+    assert!(listed.contains("tests") && listed.contains("admin") && !listed.contains(&token));
+    let audit = dir.path().join("audit.sqlite");
+    let model_arg = format!("lesions={b}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medai"))
+        .args([
+            "serve",
+            "--model",
+            &model_arg,
+            "--addr",
+            "127.0.0.1:0",
+            "--auth",
+            a,
+        ])
+        .args(["--audit", audit.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+
+    // /v1 predict on an upload equals `medai predict` on the same file.
+    let img = data.join("lesion/sub/l003.png");
+    let auth_h = format!("Bearer {token}");
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/v1/models/lesions/predict",
+        &[("Authorization", &auth_h), ("Content-Type", "image/png")],
+        &std::fs::read(&img).unwrap(),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let served: Value = serde_json::from_slice(&body).unwrap();
+    let local: Value = serde_json::from_str(&ok(&[
+        "predict",
+        "--model",
+        b,
+        img.to_str().unwrap(),
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(served["label"], local[0]["label"]);
+    for c in ["lesion", "normal"] {
+        let (x, y) = (
+            served["probabilities"][c].as_f64().unwrap(),
+            local[0]["probabilities"][c].as_f64().unwrap(),
+        );
+        assert!((x - y).abs() < 1e-6, "{c}: served {x}, predict {y}");
+    }
+    let (status, _) = http(&addr, "GET", "/v1/models", &[], b"");
+    assert_eq!(status, 401);
+
+    // The official Triton client (JSON and binary tensors) and the web page in Chromium.
+    python_check(
+        "tritonclient.http",
+        &[
+            "tests/serve/tritonclient_check.py",
+            &addr,
+            &token,
+            "lesions",
+        ],
+    );
+    python_check(
+        "selenium",
+        &[
+            "tests/serve/page_check.py",
+            &format!("http://{addr}"),
+            &token,
+            img.to_str().unwrap(),
+        ],
+    );
+
+    // SIGTERM: graceful shutdown, then the audit chain verifies.
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(status.success(), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("shut down")), "{rest:?}");
+    let verified = ok(&["audit", "verify", "--audit", audit.to_str().unwrap()]);
+    assert!(verified.contains("audit chain intact"), "{verified}");
+    let e = err(&[
+        "serve",
+        "--model",
+        b,
+        "--auth",
+        dir.path().join("none.json").to_str().unwrap(),
+    ]);
+    assert!(e.contains("none.json"), "{e}");
+}

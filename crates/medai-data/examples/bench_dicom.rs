@@ -3,7 +3,10 @@
 //! `cargo run --release -p medai-data --example bench_dicom -- DIR [SECONDS]`
 //! (`bench/dicom.sh` runs it next to pydicom and prints the ratio.)
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -37,26 +40,81 @@ fn main() {
         }
         return;
     }
+    // One file after another (a codec may still use its own threads inside one image) …
+    let (decoded, failed, samples, s) = run(
+        secs,
+        |blobs| blobs.iter().map(|(b, p)| decode(b, p)).collect(),
+        &blobs,
+    );
+    report(
+        "medai-sequential",
+        blobs.len(),
+        decoded,
+        failed,
+        samples,
+        s,
+        1,
+    );
+    // … and the way the dataset readers run: files decoded in parallel on every core.
+    let (decoded, failed, samples, s) = run(
+        secs,
+        |blobs| blobs.par_iter().map(|(b, p)| decode(b, p)).collect(),
+        &blobs,
+    );
+    report(
+        "medai-parallel",
+        blobs.len(),
+        decoded,
+        failed,
+        samples,
+        s,
+        rayon::current_num_threads(),
+    );
+}
+
+type Blobs<'a> = [(Vec<u8>, &'a PathBuf)];
+
+/// Samples decoded from one file, or `None` when it failed.
+fn decode(bytes: &[u8], path: &Path) -> Option<usize> {
+    medai_data::read_dicom_bytes(bytes, path)
+        .ok()
+        .map(|img| img.stored().len())
+}
+
+/// Decode the whole set with `pass` until `secs` have elapsed: (decoded, failed, samples, seconds).
+fn run(
+    secs: f64,
+    pass: impl Fn(&Blobs) -> Vec<Option<usize>>,
+    blobs: &Blobs,
+) -> (u64, u64, usize, f64) {
     let (mut decoded, mut failed, mut samples) = (0u64, 0u64, 0usize);
     let t0 = Instant::now();
     while t0.elapsed() < Duration::from_secs_f64(secs) {
-        for (bytes, path) in &blobs {
-            match medai_data::read_dicom_bytes(bytes, path) {
-                Ok(img) => {
+        for r in pass(blobs) {
+            match r {
+                Some(n) => {
                     decoded += 1;
-                    samples += img.stored().len();
+                    samples += n;
                 }
-                Err(_) => failed += 1,
+                None => failed += 1,
             }
         }
     }
-    let s = t0.elapsed().as_secs_f64();
+    (decoded, failed, samples, t0.elapsed().as_secs_f64())
+}
+
+fn report(
+    mode: &str,
+    files: usize,
+    decoded: u64,
+    failed: u64,
+    samples: usize,
+    s: f64,
+    threads: usize,
+) {
     println!(
-        "medai files={} decoded_per_s={:.1} failed={} samples_per_s={:.3e} threads={}",
-        blobs.len(),
+        "{mode} files={files} decoded_per_s={:.1} failed={failed} samples_per_s={:.3e} threads={threads}",
         decoded as f64 / s,
-        failed,
         samples as f64 / s,
-        rayon::current_num_threads()
     );
 }

@@ -79,6 +79,32 @@ pub fn predict_set(
     Ok(out)
 }
 
+/// Class probabilities for `n` already preprocessed inputs (`n × C × H × W` values laid out
+/// one after another, the shape of `spec`), as the inference service batches them.
+pub fn predict_prepared(
+    model: &ImageModel,
+    pixels: Vec<f32>,
+    n: usize,
+    spec: &medai_data::PreprocessSpec,
+    device: &Device,
+) -> Result<Vec<Vec<f64>>, String> {
+    let want = n * spec.channels * spec.height * spec.width;
+    if pixels.len() != want {
+        return Err(format!(
+            "{} input values for {n} images of {}×{}×{} ({want} expected)",
+            pixels.len(),
+            spec.channels,
+            spec.height,
+            spec.width
+        ));
+    }
+    let x = Tensor::<4>::from_data(
+        TensorData::new(pixels, [n, spec.channels, spec.height, spec.width]),
+        device,
+    );
+    Ok(crate::training::probabilities(model.forward(x)))
+}
+
 /// Class probabilities for already decoded images.
 pub fn predict_images(
     model: &ImageModel,

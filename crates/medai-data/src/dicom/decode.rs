@@ -9,6 +9,7 @@ use dicom_encoding::adapters::PixelDataObject;
 use dicom_encoding::transfer_syntax::{Codec, TransferSyntaxIndex};
 use dicom_object::DefaultDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use rayon::prelude::*;
 
 use super::StoredValues;
 
@@ -315,9 +316,11 @@ fn encapsulated(
                 l.frames
             ));
         }
-        for (f, frag) in fragments.iter().take(l.frames).enumerate() {
-            super::rle::decode_frame(frag, l, &mut all).map_err(|e| format!("frame {f}: {e}"))?;
-        }
+        per_frame(&mut all, l.frames, frame_bytes, |f| {
+            let mut out = Vec::new();
+            super::rle::decode_frame(&fragments[f], l, &mut out)?;
+            Ok(out)
+        })?;
         // RLE keeps the photometric interpretation (YBR_FULL stays YBR): convert like native.
         return native(
             &all,
@@ -343,14 +346,11 @@ fn encapsulated(
                 l.bits_stored
             ));
         }
-        for frame in 0..l.frames {
+        per_frame(&mut all, l.frames, frame_bytes, |frame| {
             let data = frame_data(offsets, fragments, l.frames, frame)?;
-            let px = super::jpeg12::decode_grey(&data, l.rows, l.cols)
-                .map_err(|e| format!("frame {frame}: {e}"))?;
-            for v in px {
-                all.extend_from_slice(&v.to_le_bytes());
-            }
-        }
+            let px = super::jpeg12::decode_grey(&data, l.rows, l.cols)?;
+            Ok(px.iter().flat_map(|v| v.to_le_bytes()).collect())
+        })?;
         return native(&all, l, PixelElement::Int, false);
     }
     if !JPEG_FAMILY.contains(&ts) && !JPEG_2000.contains(&ts) && !JPEG_LS.contains(&ts) {
@@ -387,7 +387,7 @@ fn encapsulated(
         }
     }
     if JPEG_2000.contains(&ts) {
-        // openjp2 decodes whatever size the codestream's SIZ segment claims (a corrupt one can
+        // OpenJPEG decodes whatever size the codestream's SIZ segment claims (a corrupt one can
         // keep it busy for minutes) and the adapter panics on a component count it did not
         // expect: check SIZ against the DICOM header first.
         for frame in 0..l.frames {
@@ -397,36 +397,59 @@ fn encapsulated(
             }
         }
     }
-    let src: &dyn PixelDataObject = obj;
-    for frame in 0..l.frames {
-        let start = all.len();
+    let src: &(dyn PixelDataObject + Sync) = obj;
+    per_frame(&mut all, l.frames, frame_bytes, |frame| {
         let frame_u32 = u32::try_from(frame).map_err(|_| "too many frames".to_string())?;
+        let mut out = Vec::new();
         // The codec crates are third-party code fed with untrusted bytes: a panic in them
         // becomes an error here instead of unwinding into the caller.
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            reader.decode_frame(src, frame_u32, &mut all)
-        }));
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(format!("frame {frame}: {}", error_chain(&e))),
-            Err(_) => {
-                return Err(format!(
-                    "frame {frame}: the {} decoder failed on this data (corrupt stream)",
-                    syntax.name()
-                ));
-            }
+        match catch_unwind(AssertUnwindSafe(|| {
+            reader.decode_frame(src, frame_u32, &mut out)
+        })) {
+            Ok(Ok(())) => Ok(out),
+            Ok(Err(e)) => Err(error_chain(&e)),
+            Err(_) => Err(format!(
+                "the {} decoder failed on this data (corrupt stream)",
+                syntax.name()
+            )),
         }
-        let got = all.len() - start;
-        if got != frame_bytes {
-            return Err(format!(
-                "frame {frame} decoded to {got} bytes, expected {frame_bytes} from Rows {} × Columns {} × Samples {} × {bps} byte(s)",
-                l.rows, l.cols, l.samples
-            ));
-        }
-    }
+    })?;
     // Codecs output interleaved samples, colour already converted to RGB where the codestream
     // says so (JPEG YCbCr, JPEG 2000 multi-component transform).
     native(&all, l, PixelElement::Int, false)
+}
+
+/// Decode `frames` frames with `decode_one` — in parallel, frames being independent — and
+/// append them in order to `all`, checking each is `frame_bytes` long. The first failing
+/// frame (in frame order) gives the error.
+fn per_frame(
+    all: &mut Vec<u8>,
+    frames: usize,
+    frame_bytes: usize,
+    decode_one: impl Fn(usize) -> Result<Vec<u8>, String> + Sync,
+) -> Result<(), String> {
+    let check = |frame: usize| -> Result<Vec<u8>, String> {
+        let out = decode_one(frame).map_err(|e| format!("frame {frame}: {e}"))?;
+        if out.len() != frame_bytes {
+            return Err(format!(
+                "frame {frame} decoded to {} bytes, expected {frame_bytes}",
+                out.len()
+            ));
+        }
+        Ok(out)
+    };
+    if frames == 1 {
+        all.extend_from_slice(&check(0)?);
+        return Ok(());
+    }
+    let decoded: Vec<Vec<u8>> = (0..frames)
+        .into_par_iter()
+        .map(check)
+        .collect::<Result<_, _>>()?;
+    for f in decoded {
+        all.extend_from_slice(&f);
+    }
+    Ok(())
 }
 
 /// Check a JPEG 2000 codestream's image and tile size (SIZ, T.800 A.5.1) against the header.

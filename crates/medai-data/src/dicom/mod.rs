@@ -26,11 +26,12 @@
 //! | Encapsulated Uncompressed | native unpacking here |
 //! | RLE Lossless | decoded here (`rle.rs`): the registry's adapter `unwrap`s on corrupt fragments |
 //! | JPEG Baseline, JPEG Extended (8-bit), JPEG Lossless (14, 14 SV1) | `dicom-transfer-syntax-registry` feature `jpeg` (`jpeg-decoder`, pure Rust) |
-//! | JPEG 2000 (lossless and lossy) | feature `openjp2`: the pure-Rust port of OpenJPEG (via `jpeg2k`), so no C library or CMake is needed |
+//! | JPEG 2000 (lossless and lossy) | feature `openjpeg-sys-threads`: OpenJPEG 2.5.3, the C library pydicom's `pylibjpeg-openjpeg` also uses, vendored in `openjpeg-sys` and built by `cc` with gcc (no system library, no CMake, no download beyond the crate), decoding code-blocks on every core. The pure-Rust port (`openjp2` feature) gave identical values but was 1.4× slower than pydicom on the 480×640 RGB ultrasound file, which dominated the benchmark (`bench/RESULTS.md`) |
 //! | JPEG Extended 12-bit (grey) | decoded here (`jpeg12.rs`, sequential Huffman DCT, exact float IDCT): `jpeg-decoder` and `zune-jpeg` read 8-bit DCT JPEG only |
 //! | JPEG-LS (lossless and near-lossless) | feature `charls`: dicom-rs's only JPEG-LS codec. Its `charls-sys` build compiles the vendored CharLS (C++) with the `cmake` program (CMake ≥ 3.13, g++); no download, but CMake is not on a fresh machine, so `.ci/run` installs Debian's `cmake` (pure-Rust JPEG-LS decoders on crates.io are unmaintained or incomplete) |
 //!
-//! Every codec but JPEG-LS is pure Rust; JPEG-LS needs only CMake at build time. Unsupported
+//! JPEG-LS (C++) and JPEG 2000 (C) are vendored C/C++ built at compile time (JPEG-LS needs CMake); the rest is
+//! pure Rust. The frames of a multi-frame object are decoded in parallel (rayon). Unsupported
 //! syntaxes fail with [`DataError::DicomUnsupported`] naming the syntax and the reason.
 //! Checked against pydicom 3.0.2 on 29 files (`tests/dicom.rs`): every lossless file decodes
 //! bit-exactly; JPEG baseline and 12-bit JPEG Extended are within 1 grey level; the lossy
@@ -49,7 +50,7 @@
 //! from garbage lengths, lose its place, or recurse without bound). The decoded size, Rows ×
 //! Columns × Frames × Samples × bytes per sample, must not exceed [`MAX_PIXEL_BYTES`]
 //! (2 GiB), and a JPEG or JPEG 2000 frame header must agree with Rows, Columns and Samples
-//! before its codec runs (a corrupt JPEG 2000 size otherwise keeps openjp2 busy for minutes).
+//! before its codec runs (a corrupt JPEG 2000 size otherwise keeps OpenJPEG busy for minutes).
 //! Panics inside third-party codec or parser code are caught and reported as errors. Every
 //! error is a [`DataError`] naming the file.
 //!

@@ -1,0 +1,316 @@
+//! `medai serve`, `medai token`, `medai audit`: the service commands, and the adapter that
+//! shows an image bundle to `medai-serve` as a [`Predictor`].
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::{Args, Subcommand};
+use medai_data::RawImage;
+use medai_nn::data::ImageBatcher;
+use medai_nn::vision::ImageModel;
+use medai_serve::{AuthFile, BatchConfig, ModelMeta, Predictor, Role, ServeConfig, Service};
+use sha2::{Digest, Sha256};
+
+use crate::commands::load_bundle;
+
+/// An image-classification bundle behind the [`Predictor`] trait.
+pub struct ImagePredictor {
+    meta: ModelMeta,
+    model: ImageModel,
+    batcher: ImageBatcher,
+    device: medai_nn::Device,
+}
+
+impl ImagePredictor {
+    /// Load and verify a bundle; `name` overrides the manifest's name.
+    pub fn load(path: &Path, name: Option<&str>, device: &str) -> Result<ImagePredictor> {
+        let bundle = medai_bundle::Bundle::read(path)?;
+        let loaded = load_bundle(path, device)?;
+        let m = &loaded.manifest;
+        let spec = &loaded.batcher.spec;
+        let card = if bundle.model_card.is_empty() {
+            medai_bundle::render_model_card(m)
+        } else {
+            bundle.model_card.clone()
+        };
+        let meta = ModelMeta {
+            name: name.unwrap_or(&m.name).to_string(),
+            task: m.task.clone(),
+            classes: m.classes.clone(),
+            channels: spec.channels,
+            height: spec.height,
+            width: spec.width,
+            threshold: m
+                .training
+                .get("threshold")
+                .and_then(|t| t.as_f64())
+                .unwrap_or(0.5),
+            temperature: crate::evaluate::temperature_of(m),
+            bundle_sha256: hex::encode(Sha256::digest(&bundle.weights)),
+            card_markdown: card,
+        };
+        if meta.name.is_empty() || meta.name.contains('/') {
+            bail!(
+                "{}: model name {:?} cannot be used in a URL path",
+                path.display(),
+                meta.name
+            );
+        }
+        Ok(ImagePredictor {
+            meta,
+            model: loaded.model,
+            batcher: loaded.batcher,
+            device: loaded.device,
+        })
+    }
+}
+
+impl Predictor for ImagePredictor {
+    fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    fn preprocess(&self, image: &RawImage) -> Vec<f32> {
+        self.batcher.spec.apply(image)
+    }
+
+    fn predict(&self, inputs: &[f32], n: usize) -> Result<Vec<Vec<f64>>, String> {
+        let p = medai_nn::image::predict_prepared(
+            &self.model,
+            inputs.to_vec(),
+            n,
+            &self.batcher.spec,
+            &self.device,
+        )?;
+        Ok(crate::evaluate::calibrate(&p, self.meta.temperature))
+    }
+
+    fn explain(&self, image: &RawImage, target: usize, method: &str) -> Result<Vec<u8>, String> {
+        let method = medai_nn::explain::Method::parse(method)
+            .ok_or_else(|| format!("unknown explanation method {method:?}"))?;
+        let maps = medai_nn::explain::explain_images(
+            &self.model,
+            std::slice::from_ref(image),
+            &self.batcher,
+            &self.device,
+            &[target],
+            method,
+        )
+        .map_err(|e| e.to_string())?;
+        let heat = maps.first().ok_or("no heat map")?;
+        crate::explain::overlay_png(image, heat).map_err(|e| e.to_string())
+    }
+}
+
+/// Options of `medai serve`.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// A bundle to serve, as `BUNDLE` (served under its manifest name) or `NAME=BUNDLE`.
+    /// Repeat for several models.
+    #[arg(long = "model", required = true, value_name = "[NAME=]BUNDLE")]
+    pub models: Vec<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// The token file (`medai token create` makes it).
+    #[arg(long)]
+    pub auth: PathBuf,
+    /// The audit log (SQLite), created if missing.
+    #[arg(long, default_value = "medai-audit.sqlite")]
+    pub audit: PathBuf,
+    /// Most images in one forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub max_batch: usize,
+    /// Longest a request waits for others to share its forward pass (milliseconds). 0 (the
+    /// default): greedy — batches are what queued during the previous pass.
+    #[arg(long, default_value_t = 0.0)]
+    pub batch_delay_ms: f64,
+    /// Largest request body (MiB).
+    #[arg(long, default_value_t = 32)]
+    pub max_body_mb: usize,
+    /// Largest accepted image (height × width pixels).
+    #[arg(long, default_value_t = 50_000_000)]
+    pub max_pixels: usize,
+    /// Requests handled at once; more are answered 503 with Retry-After.
+    #[arg(long, default_value_t = 256)]
+    pub max_concurrency: usize,
+    /// Per-request time limit (seconds).
+    #[arg(long, default_value_t = 30.0)]
+    pub timeout_s: f64,
+    /// Compute device.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// `medai serve`.
+pub fn serve(a: ServeArgs) -> Result<()> {
+    let auth = AuthFile::read(&a.auth)?;
+    if auth.tokens.is_empty() {
+        bail!(
+            "{}: no tokens; create one with `medai token create --auth {} --role predict --name NAME`",
+            a.auth.display(),
+            a.auth.display()
+        );
+    }
+    let mut models: Vec<Arc<dyn Predictor>> = Vec::new();
+    for spec in &a.models {
+        let (name, path) = match spec.split_once('=') {
+            Some((n, p)) if !n.is_empty() && !Path::new(spec).exists() => (Some(n), p),
+            _ => (None, spec.as_str()),
+        };
+        let p = ImagePredictor::load(Path::new(path), name, &a.device)
+            .with_context(|| format!("--model {spec}"))?;
+        models.push(Arc::new(p));
+    }
+    if !(a.batch_delay_ms.is_finite() && a.batch_delay_ms >= 0.0) {
+        bail!("--batch-delay-ms {} (expected ≥ 0)", a.batch_delay_ms);
+    }
+    if !(a.timeout_s.is_finite() && a.timeout_s > 0.0) {
+        bail!("--timeout-s {} (expected > 0)", a.timeout_s);
+    }
+    let cfg = ServeConfig {
+        max_body_bytes: a.max_body_mb.max(1) << 20,
+        max_pixels: a.max_pixels.max(1),
+        max_concurrency: a.max_concurrency.max(1),
+        timeout: Duration::from_secs_f64(a.timeout_s),
+        batch: BatchConfig {
+            max_batch: a.max_batch.max(1),
+            max_delay: Duration::from_secs_f64(a.batch_delay_ms / 1e3),
+            queue: a.max_concurrency.max(1) * 4,
+        },
+    };
+    let names: Vec<String> = models.iter().map(|m| m.meta().name.clone()).collect();
+    let service = Arc::new(Service::new(models, auth, Some(&a.audit), cfg)?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&a.addr)
+            .await
+            .map_err(|e| anyhow!("--addr {}: {e}", a.addr))?;
+        let local = listener.local_addr()?;
+        eprintln!(
+            "medai serve: listening on http://{local} (models: {}; audit: {})",
+            names.join(", "),
+            a.audit.display()
+        );
+        service.clone().run(listener, shutdown_signal()).await?;
+        eprintln!("medai serve: shut down (in-flight requests finished)");
+        Ok::<(), anyhow::Error>(())
+    })?;
+    drop(rt);
+    service.close_audit();
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// `medai token …`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum TokenCommand {
+    /// Add a token to the auth file (created if missing) and print it once.
+    Create {
+        /// The auth file.
+        #[arg(long)]
+        auth: PathBuf,
+        /// predict (model endpoints) or admin (also /metrics).
+        #[arg(long, value_parser = ["predict", "admin"])]
+        role: String,
+        /// Who or what the token is for.
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tokens (ids, names, roles; never the tokens).
+    List {
+        /// The auth file.
+        #[arg(long)]
+        auth: PathBuf,
+    },
+}
+
+/// Run a `token` subcommand.
+pub fn token(c: TokenCommand) -> Result<()> {
+    match c {
+        TokenCommand::Create { auth, role, name } => {
+            let role = Role::parse(&role).ok_or_else(|| anyhow!("--role {role}"))?;
+            let mut f = AuthFile::read_or_new(&auth)?;
+            let t = f.create_token(&name, role);
+            f.write(&auth)?;
+            let id = &f.tokens.last().expect("just added").id;
+            eprintln!(
+                "Added token {id} ({name}, {}) to {}. It is shown once; store it now.",
+                if role == Role::Admin {
+                    "admin"
+                } else {
+                    "predict"
+                },
+                auth.display()
+            );
+            println!("{t}");
+        }
+        TokenCommand::List { auth } => {
+            let f = AuthFile::read(&auth)?;
+            println!("id\trole\tname\tcreated");
+            for t in &f.tokens {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    t.id,
+                    serde_json::to_value(t.role)?.as_str().unwrap_or("?"),
+                    t.name,
+                    t.created
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `medai audit …`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum AuditCommand {
+    /// Check the audit log's hash chain; exits non-zero at the first broken row.
+    Verify {
+        /// The audit log.
+        #[arg(long, default_value = "medai-audit.sqlite")]
+        audit: PathBuf,
+    },
+}
+
+/// Run an `audit` subcommand.
+pub fn audit(c: AuditCommand) -> Result<()> {
+    match c {
+        AuditCommand::Verify { audit } => {
+            let v = medai_serve::audit::verify(&audit)?;
+            println!(
+                "{}: audit chain intact: {} rows, head {}",
+                audit.display(),
+                v.rows,
+                v.head
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,578 @@
+//! The service over real HTTP on loopback, with a stand-in model: the fault test (1,000
+//! malformed requests of 15 kinds, each with its 4xx, the server still serving, the audit chain
+//! intact), limits (concurrency 503 + Retry-After, timeout), graceful shutdown, and the binary
+//! tensor extension byte for byte.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use medai_data::RawImage;
+use medai_serve::{AuthFile, BatchConfig, ModelMeta, Predictor, Role, ServeConfig, Service};
+
+/// p(class 1) = mean of the input; sleeps `delay` per forward pass.
+struct Mean {
+    meta: ModelMeta,
+    delay: Duration,
+}
+
+impl Predictor for Mean {
+    fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+    fn preprocess(&self, img: &RawImage) -> Vec<f32> {
+        // Grey 4×4 by nearest neighbour, rescaled to 0..1.
+        let (h, w) = (self.meta.height, self.meta.width);
+        let mut out = Vec::with_capacity(h * w);
+        for y in 0..h {
+            for x in 0..w {
+                let (sy, sx) = (y * img.height / h, x * img.width / w);
+                let i = (sy * img.width + sx) * img.channels;
+                out.push(img.pixels[i] / 255.0);
+            }
+        }
+        out
+    }
+    fn predict(&self, x: &[f32], n: usize) -> Result<Vec<Vec<f64>>, String> {
+        std::thread::sleep(self.delay);
+        let per = x.len() / n;
+        Ok(x.chunks(per)
+            .map(|c| {
+                let m = c.iter().map(|&v| f64::from(v)).sum::<f64>() / per as f64;
+                let p = m.clamp(0.0, 1.0);
+                vec![1.0 - p, p]
+            })
+            .collect())
+    }
+    fn explain(&self, _: &RawImage, _: usize, _: &str) -> Result<Vec<u8>, String> {
+        // A 1×1 PNG stands in for the overlay.
+        let mut png = Vec::new();
+        image::GrayImage::from_pixel(1, 1, image::Luma([9]))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .map_err(|e| e.to_string())?;
+        Ok(png)
+    }
+}
+
+struct Server {
+    addr: SocketAddr,
+    predict: String,
+    admin: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(dir: &Path, delay: Duration, cfg: ServeConfig) -> Server {
+        let mut auth = AuthFile::new();
+        let predict = auth.create_token("tests", Role::Predict);
+        let admin = auth.create_token("ops", Role::Admin);
+        let model: Arc<dyn Predictor> = Arc::new(Mean {
+            meta: ModelMeta {
+                name: "mean".into(),
+                task: "image-classification".into(),
+                classes: vec!["low".into(), "high".into()],
+                channels: 1,
+                height: 4,
+                width: 4,
+                threshold: 0.5,
+                temperature: 1.0,
+                bundle_sha256: "ab".repeat(32),
+                card_markdown: "# Model card\n".into(),
+            },
+            delay,
+        });
+        let audit = dir.join("audit.sqlite");
+        let service = Arc::new(Service::new(vec![model], auth, Some(&audit), cfg).unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(l.local_addr().unwrap()).unwrap();
+                service
+                    .clone()
+                    .run(l, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+                    .unwrap();
+            });
+            drop(rt);
+            service.close_audit();
+        });
+        Server {
+            addr: rx.recv().unwrap(),
+            predict,
+            admin,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Graceful shutdown: stop accepting, finish in-flight requests, flush the audit log.
+    fn shutdown(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A response: status, headers (lower-case names), body.
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`).
+fn http(addr: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    // The server may answer (413) before reading a large body: ignore a reset while writing.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head: {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(i) = b.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let n = usize::from_str_radix(std::str::from_utf8(&b[..i]).unwrap().trim(), 16).unwrap();
+        if n == 0 {
+            return out;
+        }
+        out.extend_from_slice(&b[i + 2..i + 2 + n]);
+        b = &b[i + 2 + n + 2..];
+    }
+}
+
+fn bearer(t: &str) -> String {
+    format!("Bearer {t}")
+}
+
+fn infer_json(values: &[f32]) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "id": "q1",
+        "inputs": [{"name": "image", "shape": [values.len() / 16, 1, 4, 4], "datatype": "FP32", "data": values}]
+    }))
+    .unwrap()
+}
+
+fn png(w: u32, h: u32, v: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::GrayImage::from_pixel(w, h, image::Luma([v]))
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
+    out
+}
+
+fn cfg() -> ServeConfig {
+    ServeConfig {
+        max_body_bytes: 64 << 10,
+        max_pixels: 10_000,
+        ..ServeConfig::default()
+    }
+}
+
+#[test]
+fn json_binary_and_upload_inference() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(dir.path(), Duration::ZERO, cfg());
+    let auth = bearer(&srv.predict);
+    let h = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+
+    // JSON tensors: two images, means 0.25 and 0.75.
+    let mut x = vec![0.25f32; 16];
+    x.extend([0.75f32; 16]);
+    let r = http(
+        srv.addr,
+        "POST",
+        "/v2/models/mean/infer",
+        &h,
+        &infer_json(&x),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["id"], "q1");
+    assert_eq!(v["model_name"], "mean");
+    assert_eq!(v["outputs"][0]["name"], "probabilities");
+    assert_eq!(v["outputs"][0]["shape"], serde_json::json!([2, 2]));
+    assert_eq!(
+        v["outputs"][0]["data"],
+        serde_json::json!([0.75, 0.25, 0.25, 0.75])
+    );
+    assert_eq!(v["outputs"][1]["data"], serde_json::json!(["low", "high"]));
+
+    // Binary extension: the same tensor as raw bytes, outputs back as raw bytes.
+    let head = br#"{"inputs":[{"name":"image","shape":[2,1,4,4],"datatype":"FP32","parameters":{"binary_data_size":128}}],"outputs":[{"name":"probabilities","parameters":{"binary_data":true}},{"name":"label","parameters":{"binary_data":true}}]}"#;
+    let mut body = head.to_vec();
+    body.extend(x.iter().flat_map(|v| v.to_le_bytes()));
+    let hl = head.len().to_string();
+    let r = http(
+        srv.addr,
+        "POST",
+        "/v2/models/mean/versions/1/infer",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Inference-Header-Content-Length", hl.as_str()),
+            ("Content-Type", "application/octet-stream"),
+        ],
+        &body,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let n: usize = r
+        .header("inference-header-content-length")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&r.body[..n]).unwrap();
+    assert_eq!(json["outputs"][0]["parameters"]["binary_data_size"], 16);
+    assert_eq!(
+        json["outputs"][1]["parameters"]["binary_data_size"],
+        4 + 3 + 4 + 4
+    );
+    let bin = &r.body[n..];
+    let probs: Vec<f32> = bin[..16]
+        .chunks(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(probs, vec![0.75, 0.25, 0.25, 0.75]);
+    assert_eq!(&bin[16..], b"\x03\0\0\0low\x04\0\0\0high");
+
+    // UINT8 raw pixels of another size: preprocessed by the model (8×8 of value 204 → 0.8).
+    let body = serde_json::to_vec(&serde_json::json!({"inputs": [{"name": "image",
+        "shape": [1, 8, 8], "datatype": "UINT8", "data": vec![204u8; 64]}]}))
+    .unwrap();
+    let r = http(srv.addr, "POST", "/v2/models/mean/infer", &h, &body);
+    assert_eq!(r.status, 200);
+    let p = r.json()["outputs"][0]["data"][1].as_f64().unwrap();
+    assert!((p - 0.8).abs() < 1e-6, "{p}");
+
+    // Upload: a PNG → probabilities, label, decision, overlay.
+    let r = http(
+        srv.addr,
+        "POST",
+        "/v1/models/mean/predict?explain=gradcam",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "image/png"),
+        ],
+        &png(8, 8, 51),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert!((v["probabilities"]["high"].as_f64().unwrap() - 0.2).abs() < 1e-6);
+    assert_eq!(v["label"], "low");
+    assert_eq!(v["decision"], "negative");
+    assert_eq!(v["explanation"]["method"], "gradcam");
+    assert!(
+        v["explanation"]["overlay_png_base64"]
+            .as_str()
+            .unwrap()
+            .starts_with("iVBOR")
+    );
+
+    // Metadata, model list, card, page, health (no token), server metadata.
+    let r = http(srv.addr, "GET", "/v2/models/mean", &h, b"");
+    assert_eq!(
+        r.json()["inputs"][0]["shape"],
+        serde_json::json!([-1, 1, 4, 4])
+    );
+    assert_eq!(
+        http(srv.addr, "GET", "/v1/models", &h, b"").json()["models"][0]["name"],
+        "mean"
+    );
+    assert_eq!(
+        http(srv.addr, "GET", "/v1/models/mean/card", &h, b"").body,
+        b"# Model card\n"
+    );
+    let page = http(srv.addr, "GET", "/", &[], b"");
+    assert_eq!(page.status, 200);
+    assert!(String::from_utf8_lossy(&page.body).contains("<html"));
+    assert_eq!(
+        http(srv.addr, "GET", "/v2/health/ready", &[], b"").status,
+        200
+    );
+    assert_eq!(
+        http(
+            srv.addr,
+            "GET",
+            "/v2/models/mean/versions/1/ready",
+            &[],
+            b""
+        )
+        .status,
+        200
+    );
+    let v = http(srv.addr, "GET", "/v2", &h, b"").json();
+    assert_eq!(v["extensions"], serde_json::json!(["binary_tensor_data"]));
+}
+
+#[test]
+fn a_thousand_malformed_requests_get_their_4xx_and_the_service_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut srv = Server::start(dir.path(), Duration::ZERO, cfg());
+    let good = bearer(&srv.predict);
+    let g = good.as_str();
+    let json_h = [("Authorization", g), ("Content-Type", "application/json")];
+    let infer = "/v2/models/mean/infer";
+    let predict = "/v1/models/mean/predict";
+    let dicom = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/dicom/CT_small.dcm"),
+    )
+    .ok();
+    let truncated_dicom = dicom
+        .as_ref()
+        .map(|d| d[..d.len() / 3].to_vec())
+        .unwrap_or_else(|| {
+            let mut d = vec![0u8; 128];
+            d.extend(b"DICM\x02\x00\x00\x00UL\x04\x00");
+            d
+        });
+    let big = vec![b' '; 100 << 10];
+    let big_png = png(200, 200, 1); // 40 000 pixels > the 10 000 limit
+    let bin_head = br#"{"inputs":[{"name":"image","shape":[1,1,4,4],"datatype":"FP32","parameters":{"binary_data_size":64}}]}"#;
+    let mut short_bin = bin_head.to_vec();
+    short_bin.extend([0u8; 10]);
+    let short_hl = bin_head.len().to_string();
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a str,
+        Vec<(&'a str, &'a str)>,
+        Vec<u8>,
+        u16,
+    );
+    let cases: Vec<Case> = vec![
+        ("bad JSON", "POST", infer, json_h.to_vec(), b"{\"inputs\": [".to_vec(), 400),
+        ("wrong shape", "POST", infer, json_h.to_vec(),
+            serde_json::to_vec(&serde_json::json!({"inputs": [{"name": "image", "shape": [1, 1, 5, 5], "datatype": "FP32", "data": vec![0.5; 25]}]})).unwrap(), 400),
+        ("wrong datatype", "POST", infer, json_h.to_vec(),
+            serde_json::to_vec(&serde_json::json!({"inputs": [{"name": "image", "shape": [1, 1, 4, 4], "datatype": "INT64", "data": vec![1; 16]}]})).unwrap(), 400),
+        ("data/shape mismatch", "POST", infer, json_h.to_vec(),
+            serde_json::to_vec(&serde_json::json!({"inputs": [{"name": "image", "shape": [1, 1, 4, 4], "datatype": "FP32", "data": [1.0]}]})).unwrap(), 400),
+        ("unknown output", "POST", infer, json_h.to_vec(),
+            serde_json::to_vec(&serde_json::json!({"inputs": [{"name": "image", "shape": [1, 1, 4, 4], "datatype": "FP32", "data": vec![0.5; 16]}], "outputs": [{"name": "logits"}]})).unwrap(), 400),
+        ("binary section too short", "POST", infer,
+            vec![("Authorization", g), ("Inference-Header-Content-Length", short_hl.as_str())], short_bin.clone(), 400),
+        ("huge body", "POST", infer, json_h.to_vec(), big.clone(), 413),
+        ("truncated PNG", "POST", predict, vec![("Authorization", g), ("Content-Type", "image/png")],
+            png(8, 8, 3)[..40].to_vec(), 400),
+        ("truncated DICOM", "POST", predict, vec![("Authorization", g), ("Content-Type", "application/dicom")],
+            truncated_dicom.clone(), 400),
+        ("image over the pixel limit", "POST", predict, vec![("Authorization", g), ("Content-Type", "image/png")], big_png.clone(), 400),
+        ("not an image", "POST", predict, vec![("Authorization", g), ("Content-Type", "application/octet-stream")], b"hello".to_vec(), 400),
+        ("wrong content type", "POST", infer, vec![("Authorization", g), ("Content-Type", "text/plain")], b"{}".to_vec(), 415),
+        ("missing token", "POST", infer, vec![("Content-Type", "application/json")], infer_json(&[0.5; 16]), 401),
+        ("invalid token", "POST", infer, vec![("Authorization", "Bearer mdai_forged"), ("Content-Type", "application/json")], infer_json(&[0.5; 16]), 401),
+        ("predict token on /metrics", "GET", "/metrics", vec![("Authorization", g)], Vec::new(), 403),
+        ("unknown model", "POST", "/v2/models/nope/infer", json_h.to_vec(), infer_json(&[0.5; 16]), 404),
+        ("unknown version", "GET", "/v2/models/mean/versions/7", vec![("Authorization", g)], Vec::new(), 404),
+    ];
+    assert!(cases.len() >= 10);
+    let mut sent = 0;
+    for i in 0..1000 {
+        let (kind, method, path, headers, body, want) = &cases[i % cases.len()];
+        let r = http(srv.addr, method, path, headers, body);
+        assert_eq!(
+            r.status,
+            *want,
+            "{kind}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        if r.status != 413 {
+            let v = r.json();
+            let msg = v["error"].as_str().unwrap_or_else(|| panic!("{kind}: {v}"));
+            assert!(!msg.is_empty(), "{kind}");
+        }
+        if r.status == 401 {
+            assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{kind}");
+        }
+        sent += 1;
+    }
+    // Still serving.
+    let r = http(srv.addr, "POST", infer, &json_h, &infer_json(&[0.5; 16]));
+    assert_eq!(r.status, 200);
+    // /metrics (admin) counted them.
+    let admin = bearer(&srv.admin);
+    let m = http(
+        srv.addr,
+        "GET",
+        "/metrics",
+        &[("Authorization", admin.as_str())],
+        b"",
+    );
+    assert_eq!(m.status, 200);
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    assert!(
+        text.contains("medai_requests_total{endpoint=\"POST /v2/models/{name}/infer\",model=\"mean\",status=\"400\"}"),
+        "{text}"
+    );
+    assert!(text.contains("medai_batch_size"));
+    srv.shutdown();
+    // Every request (the malformed ones, the good one, /metrics) is one audit row; the chain holds.
+    let v = medai_serve::audit::verify(&dir.path().join("audit.sqlite")).unwrap();
+    assert_eq!(v.rows, sent + 2);
+    // No token, pixel value or upload byte is in the log.
+    let db = std::fs::read(dir.path().join("audit.sqlite")).unwrap();
+    let hay = String::from_utf8_lossy(&db);
+    assert!(!hay.contains(&srv.predict[5..]) && !hay.contains("mdai_forged"));
+}
+
+#[test]
+fn saturation_timeout_and_graceful_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut srv = Server::start(
+        dir.path(),
+        Duration::from_millis(600),
+        ServeConfig {
+            max_concurrency: 1,
+            timeout: Duration::from_millis(1500),
+            batch: BatchConfig::default(),
+            ..cfg()
+        },
+    );
+    let auth = bearer(&srv.predict);
+    let addr = srv.addr;
+    let a2 = auth.clone();
+    let slow = std::thread::spawn(move || {
+        http(
+            addr,
+            "POST",
+            "/v2/models/mean/infer",
+            &[("Authorization", a2.as_str())],
+            &infer_json(&[0.5; 16]),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    // The one slot is taken: 503 with Retry-After.
+    let r = http(
+        addr,
+        "GET",
+        "/v1/models",
+        &[("Authorization", auth.as_str())],
+        b"",
+    );
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(slow.join().unwrap().status, 200);
+
+    // A request in flight when shutdown starts still completes.
+    let a3 = auth.clone();
+    let inflight = std::thread::spawn(move || {
+        http(
+            addr,
+            "POST",
+            "/v2/models/mean/infer",
+            &[("Authorization", a3.as_str())],
+            &infer_json(&[0.5; 16]),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    srv.shutdown();
+    let r = inflight.join().unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(TcpStream::connect(addr).is_err(), "the listener is closed");
+    let v = medai_serve::audit::verify(&dir.path().join("audit.sqlite")).unwrap();
+    assert_eq!(v.rows, 3);
+}
+
+#[test]
+fn requests_over_the_time_limit_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start(
+        dir.path(),
+        Duration::from_millis(800),
+        ServeConfig {
+            timeout: Duration::from_millis(200),
+            ..cfg()
+        },
+    );
+    let auth = bearer(&srv.predict);
+    let t = std::time::Instant::now();
+    let r = http(
+        srv.addr,
+        "POST",
+        "/v2/models/mean/infer",
+        &[("Authorization", auth.as_str())],
+        &infer_json(&[0.5; 16]),
+    );
+    assert_eq!(r.status, 503);
+    assert!(r.json()["error"].as_str().unwrap().contains("longer than"));
+    assert!(t.elapsed() < Duration::from_millis(700));
+}
