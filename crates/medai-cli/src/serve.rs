@@ -139,6 +139,12 @@ pub struct ServeArgs {
     /// Per-request time limit (seconds).
     #[arg(long, default_value_t = 30.0)]
     pub timeout_s: f64,
+    /// TLS certificate chain (PEM); with --tls-key, serve HTTPS.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// Compute device.
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -188,16 +194,32 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(&a.addr)
-            .await
-            .map_err(|e| anyhow!("--addr {}: {e}", a.addr))?;
+        let listener =
+            std::net::TcpListener::bind(&a.addr).map_err(|e| anyhow!("--addr {}: {e}", a.addr))?;
         let local = listener.local_addr()?;
+        let scheme = if a.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         eprintln!(
-            "medai serve: listening on http://{local} (models: {}; audit: {})",
+            "medai serve: listening on {scheme}://{local} (models: {}; audit: {})",
             names.join(", "),
             a.audit.display()
         );
-        service.clone().run(listener, shutdown_signal()).await?;
+        match (&a.tls_cert, &a.tls_key) {
+            (Some(cert), Some(key)) => {
+                service
+                    .clone()
+                    .run_tls(listener, cert, key, shutdown_signal())
+                    .await?
+            }
+            _ => {
+                listener.set_nonblocking(true)?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                service.clone().run(listener, shutdown_signal()).await?
+            }
+        }
         eprintln!("medai serve: shut down (in-flight requests finished)");
         Ok::<(), anyhow::Error>(())
     })?;

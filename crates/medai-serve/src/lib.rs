@@ -13,7 +13,7 @@
 //!   audit log with no pixel data, text or identifiers in it.
 //! - **Operations** ([`batch`], [`metrics`]): dynamic batching on a thread per model (never
 //!   on the async runtime), Prometheus `/metrics`, body/pixel/concurrency limits with 503 +
-//!   `Retry-After`, request timeouts, graceful shutdown.
+//!   `Retry-After`, request timeouts, graceful shutdown, optional TLS (rustls).
 //!
 //! Models are seen only through the [`Predictor`] trait: this crate does not depend on the
 //! deep-learning engine; the CLI adapts its Burn models to it.
@@ -59,6 +59,16 @@ pub enum ServeError {
         /// The audit database.
         path: PathBuf,
         /// The first broken row and why.
+        reason: String,
+    },
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS certificate {cert} / key {key}: {reason}")]
+    Tls {
+        /// The certificate chain (PEM).
+        cert: PathBuf,
+        /// The private key (PEM).
+        key: PathBuf,
+        /// What went wrong.
         reason: String,
     },
     /// Two models were given the same name, or another configuration error.

@@ -162,6 +162,52 @@ impl Service {
         Ok(())
     }
 
+    /// Like [`Service::run`], over TLS (rustls) with the certificate chain and private key read
+    /// from PEM files. `shutdown` starts a graceful shutdown: no new connections, requests in
+    /// flight finish.
+    pub async fn run_tls(
+        self: Arc<Self>,
+        listener: std::net::TcpListener,
+        cert: &Path,
+        key: &Path,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        // The process-wide crypto provider; a second call (another server) keeps the first.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+            .await
+            .map_err(|e| ServeError::Tls {
+                cert: cert.to_path_buf(),
+                key: key.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        listener.set_nonblocking(true).map_err(|e| ServeError::Io {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
+        let handle = axum_server::Handle::new();
+        let h2 = handle.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            h2.graceful_shutdown(None);
+        });
+        axum_server::tls_rustls::from_tcp_rustls(listener, config)
+            .handle(handle)
+            .serve(
+                self.router()
+                    .into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .map_err(|e| ServeError::Io {
+                addr,
+                reason: e.to_string(),
+            })
+    }
+
     /// Flush and close the audit log (call after [`Service::run`] returns).
     pub fn close_audit(self: Arc<Self>) {
         if let Ok(mut s) = Arc::try_unwrap(self)

@@ -66,6 +66,16 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, delay: Duration, cfg: ServeConfig) -> Server {
+        Server::start_with(dir, delay, cfg, None)
+    }
+
+    /// `tls`: certificate and key PEM files for HTTPS.
+    fn start_with(
+        dir: &Path,
+        delay: Duration,
+        cfg: ServeConfig,
+        tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    ) -> Server {
         let mut auth = AuthFile::new();
         let predict = auth.create_token("tests", Role::Predict);
         let admin = auth.create_token("ops", Role::Admin);
@@ -95,15 +105,20 @@ impl Server {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
                 tx.send(l.local_addr().unwrap()).unwrap();
-                service
-                    .clone()
-                    .run(l, async {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
+                let stop = async {
+                    let _ = stopped.await;
+                };
+                match tls {
+                    Some((cert, key)) => service.clone().run_tls(l, &cert, &key, stop).await,
+                    None => {
+                        l.set_nonblocking(true).unwrap();
+                        let l = tokio::net::TcpListener::from_std(l).unwrap();
+                        service.clone().run(l, stop).await
+                    }
+                }
+                .unwrap();
             });
             drop(rt);
             service.close_audit();
@@ -575,4 +590,86 @@ fn requests_over_the_time_limit_are_cut_off() {
     assert_eq!(r.status, 503);
     assert!(r.json()["error"].as_str().unwrap().contains("longer than"));
     assert!(t.elapsed() < Duration::from_millis(700));
+}
+
+#[test]
+fn tls_from_pem_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
+    let srv = Server::start_with(dir.path(), Duration::ZERO, cfg(), Some((cert, key)));
+
+    // A rustls client that trusts only this certificate.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let config = Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
+    let sock = TcpStream::connect(srv.addr).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    let req = format!(
+        "GET /v1/models HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        srv.predict
+    );
+    tls.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    let _ = tls.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"name\":\"mean\""), "{text}");
+
+    // Plain HTTP on the TLS port gets no answer.
+    let mut plain = TcpStream::connect(srv.addr).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    plain
+        .write_all(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = plain.read_to_end(&mut got);
+    assert!(!String::from_utf8_lossy(&got).contains("200 OK"));
+}
+
+#[test]
+fn a_missing_certificate_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let svc = Arc::new(
+        Service::new(
+            vec![Arc::new(Mean {
+                meta: ModelMeta {
+                    name: "m".into(),
+                    task: "t".into(),
+                    classes: vec!["a".into(), "b".into()],
+                    channels: 1,
+                    height: 1,
+                    width: 1,
+                    threshold: 0.5,
+                    temperature: 1.0,
+                    bundle_sha256: String::new(),
+                    card_markdown: String::new(),
+                },
+                delay: Duration::ZERO,
+            }) as Arc<dyn Predictor>],
+            AuthFile::new(),
+            None,
+            cfg(),
+        )
+        .unwrap(),
+    );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cert = dir.path().join("nope.pem");
+    let e = rt
+        .block_on(svc.run_tls(l, &cert, &cert, async {}))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nope.pem"), "{e}");
 }
