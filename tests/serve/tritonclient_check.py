@@ -5,14 +5,17 @@ usage: python3 tests/serve/tritonclient_check.py URL TOKEN MODEL
        (URL: http://host:port, https://host:port or host:port; pip install 'tritonclient[http]')
 
 Checks liveness/readiness, server metadata (binary_tensor_data extension), model metadata, and
-inference of a deterministic batch of 3 images in three forms: (a) JSON tensors, (b) binary
-tensors (input and outputs), (c) UINT8 raw pixels. (a) and (b) must agree to 1e-6, (c) to 1e-2;
+inference of a deterministic batch of 3 images in four forms: (a) JSON tensors, (b) binary
+tensors (input and outputs), (c) UINT8 raw pixels, (d) BYTES holding PNG files (binary
+extension). (a) and (b) must agree to 1e-6, (c) to 1e-2, (d) equals (c);
 probability rows must sum to 1, labels must be class names (and follow the threshold for a
 binary model). A request without the token and one with a wrong token must fail with 401.
 Prints one JSON line with the probabilities of (a); exit status 0 on success, 1 on failure.
 """
 import json
+import struct
 import sys
+import zlib
 
 import numpy as np
 
@@ -25,6 +28,19 @@ except ImportError:  # pragma: no cover
 
 class CheckFailed(Exception):
     pass
+
+
+def png_bytes(px):
+    """A PNG file (8-bit grey or RGB, no filter) of an [H, W] or [H, W, 3] uint8 array."""
+    h, w = px.shape[:2]
+    colour = 0 if px.ndim == 2 else 2
+    raw = b"".join(b"\x00" + px[y].tobytes() for y in range(h))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
 def check(cond, msg):
@@ -139,6 +155,12 @@ def run(url, token, model):
     validate("UINT8", p_c, l_c, s_c)
     d = np.max(np.abs(p_a - p_c))
     check(d <= 1e-2, f"UINT8 probabilities differ from FP32 by {d:.3g} (> 1e-2)")
+    # (d) BYTES: the same pixels as PNG files, decoded and preprocessed by the server.
+    files = np.array([png_bytes(im) for im in px], dtype=np.object_)
+    _, p_d, l_d, s_d = infer(files, "BYTES", True, True)
+    validate("BYTES", p_d, l_d, s_d)
+    dd = np.max(np.abs(p_c - p_d))
+    check(dd <= 1e-6, f"BYTES (PNG) probabilities differ from UINT8 by {dd:.3g} (> 1e-6)")
 
     # Authentication: no token, and a wrong one.
     expect_401("get_model_metadata without token", lambda: client.get_model_metadata(model))
@@ -151,7 +173,7 @@ def run(url, token, model):
     client.close()
     return {"model": model, "classes": classes, "probabilities": p_a.tolist(), "labels": l_a,
             "max_abs_diff_json_binary": float(np.max(np.abs(p_a - p_b))),
-            "max_abs_diff_uint8_fp32": float(d)}
+            "max_abs_diff_uint8_fp32": float(d), "max_abs_diff_png_uint8": float(dd)}
 
 
 def main():

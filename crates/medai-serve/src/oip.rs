@@ -21,6 +21,8 @@ pub enum TensorData {
     F32(Vec<f32>),
     /// `UINT8`.
     U8(Vec<u8>),
+    /// `BYTES`: one byte string per element (here: encoded image files).
+    Bytes(Vec<Vec<u8>>),
 }
 
 impl TensorData {
@@ -29,6 +31,15 @@ impl TensorData {
         match self {
             TensorData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             TensorData::U8(v) => v.clone(),
+            TensorData::Bytes(v) => v
+                .iter()
+                .flat_map(|b| {
+                    (b.len() as u32)
+                        .to_le_bytes()
+                        .into_iter()
+                        .chain(b.iter().copied())
+                })
+                .collect(),
         }
     }
 }
@@ -156,9 +167,10 @@ pub fn parse_request(
         let elem = match datatype {
             "FP32" => 4,
             "UINT8" => 1,
+            "BYTES" => 0,
             other => {
                 return Err(format!(
-                    "{at}: datatype {other} is not supported (expected FP32 or UINT8)"
+                    "{at}: datatype {other} is not supported (expected FP32, UINT8 or BYTES)"
                 ));
             }
         };
@@ -171,7 +183,7 @@ pub fn parse_request(
                 .as_u64()
                 .ok_or_else(|| format!("{at}: binary_data_size must be a byte count"))?
                 as usize;
-            if size != count * elem {
+            if elem > 0 && size != count * elem {
                 return Err(format!(
                     "{at}: binary_data_size {size} does not match shape {shape:?} of {datatype} ({} bytes)",
                     count * elem
@@ -189,6 +201,9 @@ pub fn parse_request(
             let bytes = &binary[offset..end];
             offset = end;
             match elem {
+                0 => TensorData::Bytes(
+                    split_bytes_elements(bytes, count).map_err(|e| format!("{at}: {e}"))?,
+                ),
                 4 => TensorData::F32(
                     bytes
                         .chunks_exact(4)
@@ -201,6 +216,16 @@ pub fn parse_request(
             let d = t
                 .get("data")
                 .ok_or_else(|| format!("{at}: \"data\" (or binary_data_size) is required"))?;
+            if elem == 0 {
+                let files =
+                    json_bytes_elements(d, count).map_err(|e| format!("{at}: data: {e}"))?;
+                inputs.push(InputTensor {
+                    name,
+                    shape,
+                    data: TensorData::Bytes(files),
+                });
+                continue;
+            }
             let mut flat = Vec::with_capacity(count.min(1 << 20));
             flatten_numbers(d, &mut flat, count).map_err(|e| format!("{at}: data: {e}"))?;
             if flat.len() != count {
@@ -261,6 +286,61 @@ pub fn parse_request(
         outputs,
         binary_output,
     })
+}
+
+/// `BYTES` elements in the binary extension: each a 4-byte little-endian length, then the bytes.
+fn split_bytes_elements(mut b: &[u8], count: usize) -> Result<Vec<Vec<u8>>, String> {
+    let mut out = Vec::with_capacity(count.min(1024));
+    while !b.is_empty() {
+        if b.len() < 4 {
+            return Err("a BYTES element is cut off in its length prefix".into());
+        }
+        let n = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+        let rest = &b[4..];
+        if n > rest.len() {
+            return Err(format!(
+                "a BYTES element declares {n} bytes, {} remain",
+                rest.len()
+            ));
+        }
+        out.push(rest[..n].to_vec());
+        b = &rest[n..];
+    }
+    if out.len() != count {
+        return Err(format!(
+            "{} BYTES elements, the shape needs {count}",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
+/// `BYTES` elements in JSON: strings holding the base64 of each element (binary files cannot
+/// travel as JSON text), flat or nested.
+fn json_bytes_elements(d: &Value, count: usize) -> Result<Vec<Vec<u8>>, String> {
+    fn walk(v: &Value, out: &mut Vec<Vec<u8>>, count: usize) -> Result<(), String> {
+        match v {
+            Value::Array(a) => a.iter().try_for_each(|x| walk(x, out, count)),
+            Value::String(s) => {
+                if out.len() >= count {
+                    return Err(format!("more than the {count} elements the shape allows"));
+                }
+                use base64::Engine;
+                let b = base64::engine::general_purpose::STANDARD
+                    .decode(s.trim())
+                    .map_err(|e| format!("element {} is not base64: {e}", out.len()))?;
+                out.push(b);
+                Ok(())
+            }
+            _ => Err("BYTES data must be base64 strings".into()),
+        }
+    }
+    let mut out = Vec::new();
+    walk(d, &mut out, count)?;
+    if out.len() != count {
+        return Err(format!("{} elements, the shape needs {count}", out.len()));
+    }
+    Ok(out)
 }
 
 /// An output tensor of a response.
@@ -352,6 +432,38 @@ mod tests {
         assert_eq!(b.inputs, a.inputs);
         assert!(b.binary_output);
         assert_eq!(b.outputs, vec![("label".to_string(), true)]);
+    }
+
+    #[test]
+    fn bytes_inputs_in_json_and_binary() {
+        let j = br#"{"inputs":[{"name":"image","shape":[2],"datatype":"BYTES","data":["aGk=","AAEC"]}]}"#;
+        let a = parse_request(j, &[], 10).unwrap();
+        assert_eq!(
+            a.inputs[0].data,
+            TensorData::Bytes(vec![b"hi".to_vec(), vec![0, 1, 2]])
+        );
+        let h = br#"{"inputs":[{"name":"image","shape":[2],"datatype":"BYTES","parameters":{"binary_data_size":13}}]}"#;
+        let bin = [
+            &2u32.to_le_bytes()[..],
+            b"hi",
+            &3u32.to_le_bytes(),
+            &[0, 1, 2],
+        ]
+        .concat();
+        let b = parse_request(h, &bin, 10).unwrap();
+        assert_eq!(b.inputs, a.inputs);
+        assert_eq!(a.inputs[0].data.le_bytes(), bin);
+        let e = parse_request(h, &bin[..12], 10).unwrap_err();
+        assert!(e.contains("binary section has 12"), "{e}");
+        let h1 = br#"{"inputs":[{"name":"image","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":13}}]}"#;
+        let e = parse_request(h1, &bin, 10).unwrap_err();
+        assert!(e.contains("2 BYTES elements, the shape needs 1"), "{e}");
+        let bad = br#"{"inputs":[{"name":"image","shape":[1],"datatype":"BYTES","data":["%%%"]}]}"#;
+        assert!(
+            parse_request(bad, &[], 10)
+                .unwrap_err()
+                .contains("not base64")
+        );
     }
 
     #[test]

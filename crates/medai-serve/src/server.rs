@@ -644,6 +644,19 @@ fn to_network_input(
             "{at}: UINT8 input must have shape [N, H, W] or [N, H, W, C], got {:?}",
             t.shape
         )),
+        (TensorData::Bytes(files), [n]) => {
+            let mut out = Vec::with_capacity(n * m.input_len());
+            for (i, f) in files.iter().enumerate() {
+                let img =
+                    decode_upload(f, s.cfg.max_pixels).map_err(|e| format!("{at}[{i}]: {e}"))?;
+                out.extend(model.preprocess(&img));
+            }
+            Ok((out, *n))
+        }
+        (TensorData::Bytes(_), _) => Err(format!(
+            "{at}: BYTES input (encoded image files) must have shape [N], got {:?}",
+            t.shape
+        )),
     }
 }
 
@@ -699,8 +712,16 @@ async fn infer(
     }
     let t = &req.inputs[0];
     a.input_sha256 = sha256_hex(&t.data.le_bytes());
-    let (x, n) =
-        to_network_input(&s, model.as_ref(), t).map_err(|e| ApiError::bad(e).audit(a.clone()))?;
+    let (x, n) = if matches!(t.data, TensorData::Bytes(_)) {
+        // Image decoding is CPU work: keep it off the async workers.
+        let (s2, m2, t2) = (s.clone(), model.clone(), t.clone());
+        tokio::task::spawn_blocking(move || to_network_input(&s2, m2.as_ref(), &t2))
+            .await
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "decoder failed"))?
+    } else {
+        to_network_input(&s, model.as_ref(), t)
+    }
+    .map_err(|e| ApiError::bad(e).audit(a.clone()))?;
     let probs = run_batch(&s, served, x, n, &a).await?;
     let labels: Vec<String> = probs
         .iter()

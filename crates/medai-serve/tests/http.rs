@@ -338,6 +338,18 @@ fn json_binary_and_upload_inference() {
     let p = r.json()["outputs"][0]["data"][1].as_f64().unwrap();
     assert!((p - 0.8).abs() < 1e-6, "{p}");
 
+    // BYTES: encoded files, base64 in JSON (an 8×8 PNG of value 51 → 0.2).
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(png(8, 8, 51));
+    let body = serde_json::to_vec(&serde_json::json!({"inputs": [{"name": "image",
+        "shape": [2], "datatype": "BYTES", "data": [b64, b64]}]}))
+    .unwrap();
+    let r = http(srv.addr, "POST", "/v2/models/mean/infer", &h, &body);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["outputs"][0]["shape"], serde_json::json!([2, 2]));
+    assert!((v["outputs"][0]["data"][3].as_f64().unwrap() - 0.2).abs() < 1e-6);
+
     // Upload: a PNG → probabilities, label, decision, overlay.
     let r = http(
         srv.addr,
