@@ -7,6 +7,7 @@ mod commands;
 mod evaluate;
 mod explain;
 mod fetch;
+mod forecast;
 mod formats;
 mod report;
 mod serve;
@@ -47,6 +48,9 @@ enum Command {
         #[command(subcommand)]
         command: formats::DeidCommand,
     },
+    /// Rolling-origin backtest of forecasting models on a CSV time series (R², MAE, RMSE, MASE,
+    /// 80/95% interval coverage).
+    Backtest(forecast::BacktestArgs),
     /// Serve bundles over HTTP: Open Inference Protocol v2, a web page, auth, audit, metrics.
     Serve(serve::ServeArgs),
     /// Service tokens: `token create`, `token list`.
@@ -83,6 +87,7 @@ fn main() {
         Command::Dicom { command } => formats::dicom(command),
         Command::Nifti { command } => formats::nifti(command),
         Command::Deid { command } => formats::deid(command),
+        Command::Backtest(a) => forecast::backtest(a),
         Command::Serve(a) => serve::serve(a),
         Command::Token { command } => serve::token(command),
         Command::Audit { command } => serve::audit(command),

@@ -1090,3 +1090,96 @@ fn serve_answers_like_predict_for_tritonclient_and_the_web_page() {
     ]);
     assert!(e.contains("none.json"), "{e}");
 }
+
+#[test]
+fn backtest_scores_baselines_and_names_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    // Six weeks of hourly values (February and half of March 2021) with a daily and a weekly
+    // pattern and a trend.
+    let mut csv = String::from("Date,Hour,Arrivals,flag\n");
+    for d in 0..42u32 {
+        let date = if d < 28 {
+            format!("2021-02-{:02}", d + 1)
+        } else {
+            format!("2021-03-{:02}", d - 27)
+        };
+        for h in 0..24u32 {
+            let v = 5 + (h / 6) + (d % 7) / 3 + d / 10;
+            csv.push_str(&format!("{date},{h},{v},0\n"));
+        }
+    }
+    let good = dir.path().join("ed.csv");
+    std::fs::write(&good, &csv).unwrap();
+    let g = good.to_str().unwrap();
+    let base = [
+        "backtest",
+        "--data",
+        g,
+        "--target",
+        "Arrivals",
+        "--train-until",
+        "2021-03-08",
+        "--test-until",
+        "2021-03-15",
+        "--horizon",
+        "24",
+    ];
+    let out = ok(&[&base[..], &["--format", "json"]].concat());
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let models: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["model"].as_str().unwrap())
+        .collect();
+    assert_eq!(models, ["seasonal-naive", "moving-average-24", "linear"]);
+    for s in v.as_array().unwrap() {
+        for k in ["r2", "mae", "mase", "coverage80", "coverage95"] {
+            assert!(s[k].is_number(), "{k} in {s}");
+        }
+        assert_eq!(s["n"], 7 * 24);
+    }
+    // Seasonal naive (same hour last week) is off only by the trend d / 10, which steps up
+    // between the two weeks on 4 of the 7 test days: MAE = 4/7.
+    assert!(
+        (v[0]["mae"].as_f64().unwrap() - 4.0 / 7.0).abs() < 1e-12,
+        "{}",
+        v[0]
+    );
+
+    // Bad rows are named (row 54 = day 3, 05:00).
+    let bad = dir.path().join("bad.csv");
+    let b = bad.to_str().unwrap();
+    for (from, to, want) in [
+        (
+            "2021-02-03,5,",
+            "2021-02-31,5,",
+            "\"2021-02-31\" is not a date",
+        ),
+        ("2021-02-03,5,5,", "2021-02-03,5,five,", "not a number"),
+        (
+            "2021-02-03,5,",
+            "2021-02-03,4,",
+            "duplicate timestamp 2021-02-03 04:00",
+        ),
+    ] {
+        std::fs::write(&bad, csv.replace(from, to)).unwrap();
+        let mut args = base.to_vec();
+        args[2] = b;
+        let e = err(&args);
+        assert!(e.contains("row 54") && e.contains(want), "{e}");
+    }
+    // Too little history before the test period for a weekly lag.
+    let e = err(&[
+        "backtest",
+        "--data",
+        g,
+        "--target",
+        "Arrivals",
+        "--train-until",
+        "2021-02-03",
+        "--test-until",
+        "2021-03-15",
+    ]);
+    assert!(e.contains("needs at least"), "{e}");
+}

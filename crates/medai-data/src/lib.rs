@@ -57,6 +57,7 @@ mod nifti;
 mod npy;
 mod npz;
 mod preprocess;
+mod timeseries;
 
 pub use self::nifti::{Axis, NIFTI_MAX_BYTES, Volume, read_nifti, read_nifti_bytes};
 pub use augment::AugmentSpec;
@@ -74,3 +75,6 @@ pub use image_io::{
 };
 pub use npz::{medmnist_class_names, read_npz_bytes};
 pub use preprocess::{Normalization, PreprocessSpec, ResizeFilter, channel_stats};
+pub use timeseries::{
+    Frequency, Gap, TimeSeries, TsColumns, format_datetime, parse_datetime, read_timeseries_csv,
+};

@@ -105,6 +105,7 @@ mod calibration;
 mod ci;
 mod curve;
 mod error;
+mod forecast;
 mod multiclass;
 mod multilabel;
 mod regression;
@@ -126,6 +127,7 @@ pub use ci::{
 };
 pub use curve::{RocCurve, average_precision, roc_auc, roc_curve};
 pub use error::MetricsError;
+pub use forecast::{interval_coverage, mase, seasonal_naive_scale};
 pub use multiclass::{
     ClassReport, MulticlassReport, PROB_SUM_TOLERANCE, log_loss_multiclass, multiclass_report,
     quadratic_weighted_kappa, roc_auc_ovr_macro, roc_auc_ovr_micro,
