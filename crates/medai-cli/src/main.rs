@@ -51,6 +51,9 @@ enum Command {
     /// Rolling-origin backtest of forecasting models on a CSV time series (R², MAE, RMSE, MASE,
     /// 80/95% interval coverage).
     Backtest(forecast::BacktestArgs),
+    /// Forecast the values after the end of a CSV time series, with 80/95% intervals, a chart
+    /// and (`--plan staff`) a staffing table per shift.
+    Forecast(forecast::ForecastArgs),
     /// Serve bundles over HTTP: Open Inference Protocol v2, a web page, auth, audit, metrics.
     Serve(serve::ServeArgs),
     /// Service tokens: `token create`, `token list`.
@@ -88,6 +91,7 @@ fn main() {
         Command::Nifti { command } => formats::nifti(command),
         Command::Deid { command } => formats::deid(command),
         Command::Backtest(a) => forecast::backtest(a),
+        Command::Forecast(a) => forecast::forecast(a),
         Command::Serve(a) => serve::serve(a),
         Command::Token { command } => serve::token(command),
         Command::Audit { command } => serve::audit(command),

@@ -1147,6 +1147,45 @@ fn backtest_scores_baselines_and_names_bad_rows() {
         v[0]
     );
 
+    // Forecast the next day and plan 8-hour shifts from 07:00.
+    let out_dir = dir.path().join("fc");
+    let printed = ok(&[
+        "forecast",
+        "--data",
+        g,
+        "--target",
+        "Arrivals",
+        "--horizon",
+        "24",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--plan",
+        "staff",
+        "--patients-per-staff-hour",
+        "2",
+    ]);
+    assert!(printed.contains("shift start"), "{printed}");
+    let fc = std::fs::read_to_string(out_dir.join("forecast.csv")).unwrap();
+    assert_eq!(fc.lines().count(), 25);
+    assert!(
+        fc.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("2021-03-15 00:00,1,"),
+        "{fc}"
+    );
+    let plan = std::fs::read_to_string(out_dir.join("staff_plan.csv")).unwrap();
+    let rows: Vec<&str> = plan.lines().collect();
+    assert_eq!(rows[0], "shift_start,hours,expected,upper_95pct,staff");
+    // 00–06 (part of the 23:00 shift), 07–14, 15–22, 23:00 (1 h).
+    assert_eq!(rows.len(), 5, "{plan}");
+    assert!(rows[2].starts_with("2021-03-15 07:00,8,"), "{plan}");
+    assert!(
+        std::fs::read_to_string(out_dir.join("forecast.svg"))
+            .unwrap()
+            .starts_with("<svg")
+    );
+
     // Bad rows are named (row 54 = day 3, 05:00).
     let bad = dir.path().join("bad.csv");
     let b = bad.to_str().unwrap();

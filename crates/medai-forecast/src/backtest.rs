@@ -75,18 +75,24 @@ pub struct Forecasts {
     pub hi95: Vec<f64>,
 }
 
-/// Quantile with linear interpolation between order statistics (NumPy's default) of sorted `v`.
-pub fn quantile_sorted(v: &[f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
+/// A fitted model's in-sample residuals over (at most) the last year before `end`, and their
+/// 2.5/10/90/97.5% quantiles (the offsets of the 95% and 80% intervals).
+pub(crate) fn residual_quantiles(
+    m: &dyn Forecaster,
+    ts: &TimeSeries,
+    first: usize,
+    end: usize,
+) -> Result<(Vec<f64>, [f64; 4]), ForecastError> {
+    let from = first.max(end.saturating_sub(ts.frequency.per_week() * 52));
+    let res: Vec<f64> = (from..end)
+        .map(|t| ts.target[t] - m.predict(ts, t))
+        .filter(|r| r.is_finite())
+        .collect();
+    let mut q = [0.0; 4];
+    for (qi, p) in q.iter_mut().zip([0.025, 0.1, 0.9, 0.975]) {
+        *qi = medai_metrics::quantile_linear(&res, p)?;
     }
-    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
-    let (i, frac) = (pos.floor() as usize, pos.fract());
-    if i + 1 < v.len() {
-        v[i] + frac * (v[i + 1] - v[i])
-    } else {
-        v[i]
-    }
+    Ok((res, q))
 }
 
 /// Refuse a series with gaps (lags would silently point at the wrong hour).
@@ -167,14 +173,7 @@ pub fn backtest(
                 });
             }
             m.fit(ts, end, h)?;
-            // In-sample residuals over (at most) the last year of the window.
-            let from = first.max(end.saturating_sub(period * 52));
-            let mut res: Vec<f64> = (from..end)
-                .map(|t| ts.target[t] - m.predict(ts, t))
-                .filter(|r| r.is_finite())
-                .collect();
-            res.sort_by(f64::total_cmp);
-            let q = [0.025, 0.1, 0.9, 0.975].map(|p| quantile_sorted(&res, p));
+            let (_, q) = residual_quantiles(m.as_ref(), ts, first, end)?;
             let stop = (block + cfg.refit_every).min(i1);
             for t in block.max(first)..stop {
                 let p = m.predict(ts, t);
@@ -211,24 +210,4 @@ pub fn backtest(
         ));
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantiles_interpolate_like_numpy() {
-        let v = [1.0, 2.0, 3.0, 4.0];
-        // numpy.quantile([1,2,3,4], [0, .1, .5, .975, 1]) = 1, 1.3, 2.5, 3.925, 4
-        for (q, want) in [
-            (0.0, 1.0),
-            (0.1, 1.3),
-            (0.5, 2.5),
-            (0.975, 3.925),
-            (1.0, 4.0),
-        ] {
-            assert!((quantile_sorted(&v, q) - want).abs() < 1e-12, "{q}");
-        }
-    }
 }

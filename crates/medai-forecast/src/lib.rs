@@ -7,6 +7,8 @@
 //!   lags — what every forecast is compared with.
 //! - [`backtest`]: rolling-origin (expanding-window) backtests at a fixed horizon, with R², MAE,
 //!   RMSE, MASE and the coverage of 80% and 95% prediction intervals.
+//! - [`plan`]: the values after the end of a series with intervals, and a staffing table per
+//!   shift (expected arrivals, an upper bound at a service level, staff needed).
 //!
 //! Series come from `medai_data::read_timeseries_csv`; metrics from `medai-metrics`. Neural
 //! sequence models live in `medai-nn` and plug in through the same [`baselines::Forecaster`]
@@ -14,9 +16,11 @@
 
 pub mod backtest;
 pub mod baselines;
+pub mod plan;
 
 pub use backtest::{BacktestConfig, ModelScore, backtest};
 pub use baselines::{Forecaster, Linear, MovingAverage, SeasonalNaive};
+pub use plan::{FuturePoint, PlanConfig, Shift, forecast_ahead, staff_plan};
 
 /// Forecasting errors.
 #[derive(Debug, thiserror::Error)]
