@@ -1070,8 +1070,9 @@ fn serve_answers_like_predict_for_tritonclient_and_the_web_page() {
     );
 
     // SIGTERM: graceful shutdown, then the audit chain verifies.
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    // The shell's built-in kill: no procps needed.
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
         .status()
         .unwrap();
     assert!(killed.success());
