@@ -35,11 +35,18 @@ pub struct SeriesArgs {
 impl SeriesArgs {
     /// Read the series; warn about gaps.
     pub fn load(&self) -> Result<TimeSeries> {
-        let header = std::fs::read_to_string(&self.data)
-            .map_err(|e| anyhow!("{}: {e}", self.data.display()))?
-            .lines()
-            .next()
-            .unwrap_or("")
+        // Only the header line, to see whether an `Hour` column exists.
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(
+                std::fs::File::open(&self.data)
+                    .map_err(|e| anyhow!("{}: {e}", self.data.display()))?,
+            ),
+            &mut first,
+        )
+        .map_err(|e| anyhow!("{}: {e}", self.data.display()))?;
+        let header = first
+            .trim_end()
             .split(',')
             .map(|s| s.trim().to_string())
             .collect::<Vec<_>>();

@@ -56,6 +56,25 @@ impl Predictor for Mean {
     }
 }
 
+/// The stand-in model served as `mean`: 4×4 grey input, classes low/high.
+fn mean_model(delay: Duration) -> Arc<dyn Predictor> {
+    Arc::new(Mean {
+        meta: ModelMeta {
+            name: "mean".into(),
+            task: "image-classification".into(),
+            classes: vec!["low".into(), "high".into()],
+            channels: 1,
+            height: 4,
+            width: 4,
+            threshold: 0.5,
+            temperature: 1.0,
+            bundle_sha256: "ab".repeat(32),
+            card_markdown: "# Model card\n".into(),
+        },
+        delay,
+    })
+}
+
 struct Server {
     addr: SocketAddr,
     predict: String,
@@ -79,21 +98,7 @@ impl Server {
         let mut auth = AuthFile::new();
         let predict = auth.create_token("tests", Role::Predict);
         let admin = auth.create_token("ops", Role::Admin);
-        let model: Arc<dyn Predictor> = Arc::new(Mean {
-            meta: ModelMeta {
-                name: "mean".into(),
-                task: "image-classification".into(),
-                classes: vec!["low".into(), "high".into()],
-                channels: 1,
-                height: 4,
-                width: 4,
-                threshold: 0.5,
-                temperature: 1.0,
-                bundle_sha256: "ab".repeat(32),
-                card_markdown: "# Model card\n".into(),
-            },
-            delay,
-        });
+        let model = mean_model(delay);
         let audit = dir.join("audit.sqlite");
         let service = Arc::new(Service::new(vec![model], auth, Some(&audit), cfg).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -655,21 +660,7 @@ fn a_missing_certificate_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let svc = Arc::new(
         Service::new(
-            vec![Arc::new(Mean {
-                meta: ModelMeta {
-                    name: "m".into(),
-                    task: "t".into(),
-                    classes: vec!["a".into(), "b".into()],
-                    channels: 1,
-                    height: 1,
-                    width: 1,
-                    threshold: 0.5,
-                    temperature: 1.0,
-                    bundle_sha256: String::new(),
-                    card_markdown: String::new(),
-                },
-                delay: Duration::ZERO,
-            }) as Arc<dyn Predictor>],
+            vec![mean_model(Duration::ZERO)],
             AuthFile::new(),
             None,
             cfg(),
