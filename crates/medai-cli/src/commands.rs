@@ -502,7 +502,7 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
         "pretrained": a.pretrained.as_ref().map(|p| p.display().to_string()),
         "epochs_run": outcome.history.len(),
         "best_epoch": outcome.best_epoch,
-        "best_val_auc": outcome.best_val_auc,
+        "best_val_auc": outcome.best_val_score,
         "seconds": train_secs,
         "parameters": n_params,
         "device": a.device,

@@ -24,8 +24,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Train a model on an image folder, a MedMNIST .npz or a CSV manifest and write a bundle.
-    Train(Box<commands::TrainArgs>),
+    /// Train a model and write a bundle: an image classifier (`medai train --data …` on an image
+    /// folder, a MedMNIST .npz or a CSV manifest), or `medai train forecast …` on a time series.
+    Train(Box<TrainCommand>),
     /// Evaluate a bundle on a dataset split: metrics with confidence intervals, operating
     /// points, calibration, subgroups; `--report DIR` writes report.html and metrics.json.
     Eval(commands::EvalArgs),
@@ -73,6 +74,23 @@ enum Command {
     },
 }
 
+/// `medai train`: images by default, or a task subcommand.
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct TrainCommand {
+    #[command(subcommand)]
+    task: Option<TrainTask>,
+    #[command(flatten)]
+    image: Option<commands::TrainArgs>,
+}
+
+#[derive(Subcommand, Debug)]
+enum TrainTask {
+    /// Train a sequence forecaster (GRU/LSTM encoder, Poisson or negative binomial output) on a
+    /// CSV time series with the shared trainer, and write a bundle.
+    Forecast(Box<forecast::TrainForecastArgs>),
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -83,7 +101,13 @@ fn main() {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Train(a) => commands::train(*a).map(|_| ()),
+        Command::Train(t) => match (t.task, t.image) {
+            (Some(TrainTask::Forecast(a)), _) => forecast::train_forecast(*a),
+            (None, Some(a)) => commands::train(a).map(|_| ()),
+            (None, None) => Err(anyhow::anyhow!(
+                "medai train needs --data and --out (images) or the `forecast` subcommand"
+            )),
+        },
         Command::Eval(a) => commands::eval(a),
         Command::Predict(a) => commands::predict(a),
         Command::Quickstart(a) => commands::quickstart(a),

@@ -1223,3 +1223,134 @@ fn backtest_scores_baselines_and_names_bad_rows() {
     ]);
     assert!(e.contains("needs at least"), "{e}");
 }
+
+#[test]
+fn train_forecast_bundle_backtests_and_forecasts_with_future_covariates() {
+    let dir = tempfile::tempdir().unwrap();
+    // Six weeks of hourly counts from Monday 2021-02-01 with a daily pattern and a flag.
+    let mut csv = String::from("Date,Hour,Arrivals,flag\n");
+    let date = |d: u32| {
+        if d < 28 {
+            format!("2021-02-{:02}", d + 1)
+        } else {
+            format!("2021-03-{:02}", d - 27)
+        }
+    };
+    for d in 0..42u32 {
+        for h in 0..24u32 {
+            let flag = (d % 7 == 5) as u32;
+            let v = 2 + (h / 6) + 3 * flag + (d * 24 + h) % 5;
+            csv.push_str(&format!("{},{h},{v},{flag}\n", date(d)));
+        }
+    }
+    let data = dir.path().join("ed.csv");
+    std::fs::write(&data, &csv).unwrap();
+    let mut future = String::from("Date,Hour,flag\n");
+    for h in 0..6 {
+        future.push_str(&format!("2021-03-15,{h},0\n"));
+    }
+    let fut = dir.path().join("future.csv");
+    std::fs::write(&fut, &future).unwrap();
+    let (d, f) = (data.to_str().unwrap(), fut.to_str().unwrap());
+    let bundle = dir.path().join("ed.medai");
+    let b = bundle.to_str().unwrap();
+    let train = |until: &'static str| {
+        vec![
+            "train",
+            "forecast",
+            "--data",
+            d,
+            "--target",
+            "Arrivals",
+            "--covariates",
+            "flag",
+            "--train-until",
+            until,
+            "--out",
+            b,
+            "--lookback",
+            "12",
+            "--horizon",
+            "6",
+            "--hidden",
+            "4",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "64",
+            "--quiet",
+        ]
+    };
+    ok(&train("2021-03-08"));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["task"], "forecast");
+    assert_eq!(manifest["preprocessing"]["window"]["horizon"], 6);
+    assert!(manifest["metrics"]["val_h1"]["coverage95"].is_number());
+
+    // Backtest next to the baselines on the week after training.
+    let bt = |h: &'static str, until: &'static str| {
+        vec![
+            "backtest",
+            "--data",
+            d,
+            "--target",
+            "Arrivals",
+            "--covariates",
+            "flag",
+            "--train-until",
+            until,
+            "--test-until",
+            "2021-03-15",
+            "--horizon",
+            h,
+            "--model",
+            b,
+            "--format",
+            "json",
+        ]
+    };
+    let v: Value = serde_json::from_str(&ok(&bt("6", "2021-03-08"))).unwrap();
+    let neural = &v.as_array().unwrap()[3];
+    assert_eq!(neural["model"], "ed.medai");
+    assert_eq!(neural["n"], 7 * 24);
+    for k in ["r2", "mae", "mase", "coverage80", "coverage95"] {
+        assert!(neural[k].is_number(), "{k} in {neural}");
+    }
+    assert!(err(&bt("7", "2021-03-08")).contains("forecasts 1 … 6 steps ahead, not 7"));
+    // A test period that starts inside the training data is refused.
+    assert!(err(&bt("1", "2021-03-05")).contains("trained on values up to 2021-03-07 23:00"));
+
+    // Forecast the next 6 hours; the flag's future values come from --future.
+    let fc = dir.path().join("fc");
+    let fc_s = fc.to_str().unwrap();
+    let base = [
+        "forecast", "--data", d, "--target", "Arrivals", "--model", b, "--out", fc_s,
+    ];
+    assert!(err(&base).contains("--future"));
+    ok(&[
+        &base[..],
+        &["--future", f, "--plan", "staff", "--shift-hours", "6"],
+    ]
+    .concat());
+    let out = std::fs::read_to_string(fc.join("forecast.csv")).unwrap();
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 6, "{out}");
+    assert!(rows[0].starts_with("2021-03-15 00:00,1,"), "{out}");
+    for r in &rows {
+        let x: Vec<f64> = r.split(',').skip(2).map(|s| s.parse().unwrap()).collect();
+        // point, lo80, hi80, lo95, hi95: nested intervals around a positive mean.
+        assert!(
+            x[0] > 0.0 && x[3] <= x[1] && x[1] <= x[2] && x[2] <= x[4],
+            "{r}"
+        );
+    }
+    assert!(fc.join("staff_plan.csv").is_file());
+    // A future file without the forecast hours names the missing row.
+    std::fs::write(&fut, "Date,Hour,flag\n2021-03-15,0,0\n").unwrap();
+    assert!(err(&[&base[..], &["--future", f]].concat()).contains("no row for 2021-03-15 01:00"));
+
+    // Too little history for the window, and a bad date.
+    assert!(err(&train("2021-02-20")).contains("needs at least"));
+    assert!(err(&train("20-02-2021")).contains("--train-until \"20-02-2021\""));
+}

@@ -173,18 +173,30 @@ pub fn backtest(
                 });
             }
             m.fit(ts, end, h)?;
-            let (_, q) = residual_quantiles(m.as_ref(), ts, first, end)?;
             let stop = (block + cfg.refit_every).min(i1);
-            for t in block.max(first)..stop {
-                let p = m.predict(ts, t);
+            let idx: Vec<usize> = (block.max(first)..stop).collect();
+            let preds = m.predict_batch(ts, &idx)?;
+            let resid = if preds.iter().any(|p| p.quantiles.is_none()) {
+                residual_quantiles(m.as_ref(), ts, first, end)?.1
+            } else {
+                [0.0; 4]
+            };
+            for (&t, pr) in idx.iter().zip(&preds) {
+                let p = pr.point;
+                let q = pr.quantiles.unwrap_or([
+                    p + resid[0],
+                    p + resid[1],
+                    p + resid[2],
+                    p + resid[3],
+                ]);
                 let clip = |v: f64| if non_negative { v.max(0.0) } else { v };
                 f.times.push(ts.times[t]);
                 f.actual.push(ts.target[t]);
-                f.point.push(if non_negative { p.max(0.0) } else { p });
-                f.lo95.push(clip(p + q[0]));
-                f.lo80.push(clip(p + q[1]));
-                f.hi80.push(clip(p + q[2]));
-                f.hi95.push(clip(p + q[3]));
+                f.point.push(clip(p));
+                f.lo95.push(clip(q[0]));
+                f.lo80.push(clip(q[1]));
+                f.hi80.push(clip(q[2]));
+                f.hi95.push(clip(q[3]));
             }
             block = stop;
         }

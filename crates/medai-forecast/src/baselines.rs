@@ -20,6 +20,32 @@ pub trait Forecaster {
 
     /// The first index this forecaster can predict (enough history behind it).
     fn first_index(&self, ts: &TimeSeries, h: usize) -> usize;
+
+    /// Forecasts of the values `ts_idx`, with the model's own predictive quantiles when it has a
+    /// predictive distribution (the backtest otherwise uses in-sample residual quantiles).
+    /// Models that predict faster in batches (neural networks) override this.
+    fn predict_batch(
+        &self,
+        ts: &TimeSeries,
+        ts_idx: &[usize],
+    ) -> Result<Vec<Prediction>, ForecastError> {
+        Ok(ts_idx
+            .iter()
+            .map(|&t| Prediction {
+                point: self.predict(ts, t),
+                quantiles: None,
+            })
+            .collect())
+    }
+}
+
+/// One forecast value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// Point forecast (the predictive mean).
+    pub point: f64,
+    /// Predictive 2.5%, 10%, 90% and 97.5% quantiles, when the model has them.
+    pub quantiles: Option<[f64; 4]>,
 }
 
 /// The seasonal lag used for horizon `h`: the smallest multiple of the period `≥ h`.

@@ -9,6 +9,8 @@
 //!   RMSE, MASE and the coverage of 80% and 95% prediction intervals.
 //! - [`plan`]: the values after the end of a series with intervals, and a staffing table per
 //!   shift (expected arrivals, an upper bound at a service level, staff needed).
+//! - [`window`]: encoder/decoder windows for sequence models (features and their scaling).
+//! - [`dist`]: Poisson and negative binomial count distributions (likelihood, quantiles).
 //!
 //! Series come from `medai_data::read_timeseries_csv`; metrics from `medai-metrics`. Neural
 //! sequence models live in `medai-nn` and plug in through the same [`baselines::Forecaster`]
@@ -16,11 +18,15 @@
 
 pub mod backtest;
 pub mod baselines;
+pub mod dist;
 pub mod plan;
+pub mod window;
 
 pub use backtest::{BacktestConfig, ModelScore, backtest};
-pub use baselines::{Forecaster, Linear, MovingAverage, SeasonalNaive};
+pub use baselines::{Forecaster, Linear, MovingAverage, Prediction, SeasonalNaive};
+pub use dist::{CountDist, Likelihood};
 pub use plan::{FuturePoint, PlanConfig, Shift, forecast_ahead, staff_plan};
+pub use window::{WindowSpec, Windows};
 
 /// Forecasting errors.
 #[derive(Debug, thiserror::Error)]

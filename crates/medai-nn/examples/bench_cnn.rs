@@ -5,7 +5,7 @@
 //! prints one JSON object: train images/s, batch-256 inference images/s, batch-1 p50 latency (ms).
 
 use medai_nn::Device;
-use medai_nn::training::Classifier;
+use medai_nn::training::Network;
 use medai_nn::vision::{Arch, ArchConfig};
 use std::time::Instant;
 
@@ -34,7 +34,7 @@ fn main() {
     let labels: Vec<usize> = (0..batch).map(|i| i % 2).collect();
     let w = vec![1.0f32; batch];
     let step = |model: medai_nn::vision::ImageModel, optim: &mut burn::optim::ModuleOptimizer| {
-        let loss = medai_nn::loss::bce_with_logits(model.logits(mk(batch, &ad)), &labels, &w);
+        let loss = medai_nn::loss::bce_with_logits(model.outputs(mk(batch, &ad)), &labels, &w);
         let grads = burn::optim::GradientsParams::from_grads(loss.backward(), &model);
         optim.step(1e-3, model, grads)
     };
@@ -51,11 +51,11 @@ fn main() {
 
     let m = model.inference();
     let x256 = mk(256, &device);
-    let _ = m.logits(x256.clone()).into_data();
+    let _ = m.outputs(x256.clone()).into_data();
     let t = Instant::now();
     let mut n = 0;
     while t.elapsed().as_secs_f64() < secs / 2.0 {
-        let _ = m.logits(x256.clone()).into_data();
+        let _ = m.outputs(x256.clone()).into_data();
         n += 256;
     }
     let infer = n as f64 / t.elapsed().as_secs_f64();
@@ -64,7 +64,7 @@ fn main() {
     let t = Instant::now();
     while t.elapsed().as_secs_f64() < secs / 2.0 || lat.len() < 20 {
         let s = Instant::now();
-        let _ = m.logits(x1.clone()).into_data();
+        let _ = m.outputs(x1.clone()).into_data();
         lat.push(s.elapsed().as_secs_f64() * 1e3);
     }
     lat.sort_by(f64::total_cmp);

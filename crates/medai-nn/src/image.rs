@@ -1,16 +1,16 @@
-//! The image-classification task: [`ImageModel`] as a [`Classifier`], dataset splits as a
+//! The image-classification task: [`ImageModel`] as a [`Network`], dataset splits as a
 //! [`BatchSource`], and prediction on arbitrary files.
 
 use crate::TrainError;
 use crate::data::ImageBatcher;
-use crate::training::{BatchSource, Classifier, Split};
+use crate::training::{BatchSource, Network, Split};
 use crate::vision::ImageModel;
 use burn::prelude::*;
 use medai_data::{LabeledImages, RawImage};
 
-impl Classifier for ImageModel {
+impl Network for ImageModel {
     type Input = Tensor<4>;
-    fn logits(&self, input: Tensor<4>) -> Tensor<2> {
+    fn outputs(&self, input: Tensor<4>) -> Tensor<2> {
         self.forward(input)
     }
     fn freeze_backbone(self) -> Self {
@@ -35,7 +35,8 @@ pub struct ImageSource<'a> {
 
 impl BatchSource for ImageSource<'_> {
     type Input = Tensor<4>;
-    fn labels(&self, split: Split) -> Vec<usize> {
+    type Target = usize;
+    fn targets(&self, split: Split) -> Vec<usize> {
         match split {
             Split::Train => self.train.labels(),
             Split::Val => self.val.labels(),

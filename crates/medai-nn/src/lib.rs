@@ -4,8 +4,10 @@
 //! 0.22.1). It holds:
 //!
 //! - [`vision`]: image networks (small CNN, ResNet-18/50, VGG16, DenseNet-121);
-//! - [`training`]: the one trainer every task type uses ([`training::fit`]) through the
-//!   [`training::Classifier`] and [`training::BatchSource`] traits;
+//! - [`training`]: the one trainer every task type uses ([`training::fit_objective`]) through
+//!   the [`training::Network`], [`training::BatchSource`] and [`training::Objective`] traits;
+//! - [`forecast`]: the sequence forecaster (GRU/LSTM encoder, count likelihood head) and its
+//!   data source, objective and [`medai_forecast::Forecaster`] adapter;
 //! - [`data`]: preprocessing and augmentation of batches in parallel, with prefetch;
 //! - [`image`]: the image-classification task glue and prediction;
 //! - [`explain`]: Grad-CAM and occlusion-sensitivity heat maps;
@@ -16,6 +18,7 @@
 pub mod backend;
 pub mod data;
 pub mod explain;
+pub mod forecast;
 pub mod image;
 pub mod loss;
 pub mod training;

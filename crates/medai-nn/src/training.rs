@@ -1,7 +1,9 @@
-//! The trainer: one loop for every task type. A task supplies a [`Classifier`] (the network) and
-//! a [`BatchSource`] (its data); the trainer does optimisation (Adam with Keras' defaults, AdamW,
-//! SGD), class weights, LR schedules, early stopping on validation AUC, best-checkpoint keeping,
-//! resumable checkpoints, a progress bar and a JSON-lines log.
+//! The trainer: one loop for every task type. A task supplies a [`Network`], a [`BatchSource`]
+//! (its data) and an [`Objective`] (the loss that trains the network and the validation score
+//! that picks the best epoch: cross-entropy and AUC for classifiers, a count likelihood for
+//! forecasters). The trainer does optimisation (Adam with Keras' defaults, AdamW, SGD), LR
+//! schedules, early stopping on the validation score, best-checkpoint keeping, resumable
+//! checkpoints, a progress bar and a JSON-lines log.
 
 use crate::TrainError;
 use burn::optim::decay::WeightDecayConfig;
@@ -16,19 +18,97 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// A network that maps a batch input to class logits `[batch, outputs]`.
-pub trait Classifier: Module + Clone + Send {
+/// A network that maps a batch input to raw outputs `[batch, outputs]`: class logits for a
+/// classifier, distribution parameters for a forecaster. Its [`Objective`] reads them.
+pub trait Network: Module + Clone + Send {
     /// The on-device batch input.
     type Input;
-    /// Logits for a batch: 1 column for binary (sigmoid), K for K classes (softmax).
-    fn logits(&self, input: Self::Input) -> Tensor<2>;
-    /// Freeze everything but the classification head (for transfer learning).
+    /// Raw outputs for a batch (classifiers: 1 logit column for binary, K for K classes).
+    fn outputs(&self, input: Self::Input) -> Tensor<2>;
+    /// Freeze everything but the head (for transfer learning).
     fn freeze_backbone(self) -> Self {
         self
     }
-    /// Undo [`Classifier::freeze_backbone`].
+    /// Undo [`Network::freeze_backbone`].
     fn unfreeze_all(self) -> Self {
         self
+    }
+}
+
+/// What a task learns: the training loss on a batch, and the validation figures that choose the
+/// best epoch and drive early stopping.
+pub trait Objective: Sync {
+    /// One sample's target (a class index; the next values of a series).
+    type Target: Clone + Send + Sync;
+    /// The (differentiable) mean training loss of a batch of outputs.
+    fn loss(&self, outputs: Tensor<2>, targets: &[Self::Target]) -> Tensor<1>;
+    /// Validation figures from the outputs of every validation sample (one row each).
+    fn validate(&self, outputs: &[Vec<f32>], targets: &[Self::Target]) -> Validation;
+}
+
+/// Validation figures of one epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Validation {
+    /// The score that picks the best epoch (higher is better): AUC, or minus the mean negative
+    /// log-likelihood.
+    pub score: f64,
+    /// Mean validation loss (unweighted).
+    pub loss: f64,
+    /// Accuracy, for classifiers.
+    pub accuracy: Option<f64>,
+}
+
+/// The classification objective: (class-weighted) binary or softmax cross-entropy; validation
+/// by AUC (binary: positive class; multi-class: macro one-vs-rest), accuracy and log-loss.
+#[derive(Clone, Debug)]
+pub struct ClassObjective {
+    /// Number of classes.
+    pub num_classes: usize,
+    /// Weight of each class in the training loss.
+    pub weights: Vec<f32>,
+}
+
+impl ClassObjective {
+    /// Class weights of `kind` computed from the training `labels`.
+    pub fn new(kind: ClassWeights, labels: &[usize], num_classes: usize) -> Self {
+        ClassObjective {
+            num_classes,
+            weights: class_weights(kind, labels, num_classes),
+        }
+    }
+}
+
+impl Objective for ClassObjective {
+    type Target = usize;
+    fn loss(&self, logits: Tensor<2>, y: &[usize]) -> Tensor<1> {
+        let w: Vec<f32> = y.iter().map(|&l| self.weights[l]).collect();
+        if self.num_classes == 2 && logits.dims()[1] == 1 {
+            crate::loss::bce_with_logits(logits, y, &w)
+        } else {
+            crate::loss::cross_entropy(logits, y, &w)
+        }
+    }
+    fn validate(&self, outputs: &[Vec<f32>], labels: &[usize]) -> Validation {
+        let probs: Vec<Vec<f64>> = outputs.iter().map(|o| probabilities_row(o)).collect();
+        let (auc, acc, loss) = quick_metrics(labels, &probs);
+        Validation {
+            score: auc,
+            loss,
+            accuracy: Some(acc),
+        }
+    }
+}
+
+/// Class probabilities from one row of logits (sigmoid for one, softmax for several).
+fn probabilities_row(o: &[f32]) -> Vec<f64> {
+    if o.len() == 1 {
+        let p = 1.0 / (1.0 + (-(o[0] as f64)).exp());
+        vec![1.0 - p, p]
+    } else {
+        let m = o.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+        let e: Vec<f64> = o.iter().map(|&x| (x as f64 - m).exp()).collect();
+        let s: f64 = e.iter().sum();
+        e.into_iter().map(|x| x / s).collect()
     }
 }
 
@@ -41,17 +121,19 @@ pub enum Split {
     Val,
 }
 
-/// The per-batch callback of [`BatchSource::for_each_batch`]: `(input, labels)`.
-pub type BatchFn<'a, I> = dyn FnMut(I, &[usize]) -> Result<(), TrainError> + 'a;
+/// The per-batch callback of [`BatchSource::for_each_batch`]: `(input, targets)`.
+pub type BatchFn<'a, I, T = usize> = dyn FnMut(I, &[T]) -> Result<(), TrainError> + 'a;
 
 /// A task's data, as the trainer sees it.
 pub trait BatchSource: Sync {
     /// The on-device batch input it produces.
     type Input;
-    /// Class labels of every sample of `split`, in index order.
-    fn labels(&self, split: Split) -> Vec<usize>;
+    /// One sample's target (see [`Objective::Target`]).
+    type Target: Clone + Send + Sync;
+    /// Targets of every sample of `split`, in index order.
+    fn targets(&self, split: Split) -> Vec<Self::Target>;
     /// Prepare the samples `order` of `split` in batches of `batch_size` (augmenting training
-    /// batches with a stream seeded by `epoch`) and call `f(input, labels)` on each, in order.
+    /// batches with a stream seeded by `epoch`) and call `f(input, targets)` on each, in order.
     fn for_each_batch(
         &self,
         split: Split,
@@ -59,7 +141,7 @@ pub trait BatchSource: Sync {
         batch_size: usize,
         epoch: u64,
         device: &Device,
-        f: &mut BatchFn<'_, Self::Input>,
+        f: &mut BatchFn<'_, Self::Input, Self::Target>,
     ) -> Result<(), TrainError>;
 }
 
@@ -127,8 +209,9 @@ pub struct TrainConfig {
     pub schedule: Schedule,
     /// Class weights.
     pub class_weights: ClassWeights,
-    /// Stop when validation AUC has not improved for this many epochs (0: never). An epoch that
-    /// ties the best AUC with a lower validation loss counts as an improvement.
+    /// Stop when the validation score (AUC for classifiers) has not improved for this many
+    /// epochs (0: never). An epoch that ties the best score with a lower validation loss counts
+    /// as an improvement.
     pub patience: usize,
     /// Seed of initialisation, shuffling and augmentation.
     pub seed: u64,
@@ -166,10 +249,13 @@ pub struct EpochLog {
     pub train_loss: f64,
     /// Validation loss (unweighted).
     pub val_loss: f64,
-    /// Validation AUC (binary: positive class; multi-class: macro one-vs-rest).
-    pub val_auc: f64,
-    /// Validation accuracy.
-    pub val_accuracy: f64,
+    /// Validation score that picks the best epoch (classifiers: AUC, binary on the positive
+    /// class, multi-class macro one-vs-rest; forecasters: minus the mean negative log-likelihood).
+    #[serde(alias = "val_auc")]
+    pub val_score: f64,
+    /// Validation accuracy (classifiers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_accuracy: Option<f64>,
     /// Learning rate at the end of the epoch.
     pub lr: f64,
     /// Wall time of the epoch in seconds.
@@ -203,14 +289,14 @@ pub struct TrainIo {
 
 /// The result of training.
 pub struct TrainOutcome<M> {
-    /// The best model (highest validation AUC), in inference mode.
+    /// The best model (highest validation score), in inference mode.
     pub model: M,
     /// Per-epoch history.
     pub history: Vec<EpochLog>,
     /// Epoch of the best model.
     pub best_epoch: usize,
-    /// Validation AUC of the best model.
-    pub best_val_auc: f64,
+    /// Validation score of the best model.
+    pub best_val_score: f64,
 }
 
 /// Per-class weights for `labels`.
@@ -272,19 +358,26 @@ pub fn probabilities(logits: Tensor<2>) -> Vec<Vec<f64>> {
     }
 }
 
-/// Predict class probabilities for every sample of `split`, in index order.
-pub fn predict<M: Classifier, S: BatchSource<Input = M::Input>>(
+/// Raw outputs (one row per sample) for every sample of `split`, in index order.
+pub fn predict_outputs<M: Network, S: BatchSource<Input = M::Input>>(
     model: &M,
     source: &S,
     split: Split,
     batch_size: usize,
     device: &Device,
-) -> Result<Vec<Vec<f64>>, TrainError> {
-    let n = source.labels(split).len();
+) -> Result<Vec<Vec<f32>>, TrainError> {
+    let n = source.targets(split).len();
     let order: Vec<usize> = (0..n).collect();
     let mut out = Vec::with_capacity(n);
     source.for_each_batch(split, &order, batch_size, 0, device, &mut |x, _| {
-        out.extend(probabilities(model.logits(x)));
+        let o = model.outputs(x);
+        let [b, k] = o.dims();
+        let v: Vec<f32> = o
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .unwrap_or_default();
+        out.extend((0..b).map(|i| v[i * k..(i + 1) * k].to_vec()));
         Ok(())
     })?;
     Ok(out)
@@ -362,9 +455,10 @@ fn build_optimizer(cfg: &TrainConfig) -> burn::optim::ModuleOptimizer {
     }
 }
 
-/// Train `model` on `source`. `device` must be an autodiff device (`Device::autodiff()`).
+/// Train a classifier on `source` with [`ClassObjective`] (class weights from
+/// `cfg.class_weights`). `device` must be an autodiff device (`Device::autodiff()`).
 pub fn fit<M, S>(
-    mut model: M,
+    model: M,
     source: &S,
     num_classes: usize,
     cfg: &TrainConfig,
@@ -372,17 +466,38 @@ pub fn fit<M, S>(
     io: &TrainIo,
 ) -> Result<TrainOutcome<M>, TrainError>
 where
-    M: Classifier,
-    S: BatchSource<Input = M::Input>,
+    M: Network,
+    S: BatchSource<Input = M::Input, Target = usize>,
 {
-    let labels = source.labels(Split::Train);
-    let val_labels = source.labels(Split::Val);
-    if labels.is_empty() {
+    let objective = ClassObjective::new(
+        cfg.class_weights,
+        &source.targets(Split::Train),
+        num_classes,
+    );
+    fit_objective(model, source, &objective, cfg, device, io)
+}
+
+/// Train `model` on `source` for `objective`. `device` must be an autodiff device.
+pub fn fit_objective<M, S, O>(
+    mut model: M,
+    source: &S,
+    objective: &O,
+    cfg: &TrainConfig,
+    device: &Device,
+    io: &TrainIo,
+) -> Result<TrainOutcome<M>, TrainError>
+where
+    M: Network,
+    S: BatchSource<Input = M::Input, Target = O::Target>,
+    O: Objective,
+{
+    let n_train = source.targets(Split::Train).len();
+    let val_targets = source.targets(Split::Val);
+    if n_train == 0 {
         return Err(TrainError::Config("the training split is empty".into()));
     }
-    let weights = class_weights(cfg.class_weights, &labels, num_classes);
     let mut optim = build_optimizer(cfg);
-    let steps_per_epoch = labels.len().div_ceil(cfg.batch_size.max(1));
+    let steps_per_epoch = n_train.div_ceil(cfg.batch_size.max(1));
     let mut history: Vec<EpochLog> = Vec::new();
     let mut best_auc = f64::NEG_INFINITY;
     let mut best_epoch = 0;
@@ -438,7 +553,7 @@ where
 
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     // Advance the shuffling stream past completed epochs so a resumed run matches an unbroken one.
-    let mut order: Vec<usize> = (0..labels.len()).collect();
+    let mut order: Vec<usize> = (0..n_train).collect();
     for _ in 0..start_epoch {
         order.shuffle(&mut rng);
     }
@@ -474,13 +589,7 @@ where
             epoch0 as u64 + 1,
             device,
             &mut |x, y| {
-                let w: Vec<f32> = y.iter().map(|&l| weights[l]).collect();
-                let logits = model.logits(x);
-                let loss = if num_classes == 2 && logits.dims()[1] == 1 {
-                    crate::loss::bce_with_logits(logits, y, &w)
-                } else {
-                    crate::loss::cross_entropy(logits, y, &w)
-                };
+                let loss = objective.loss(model.outputs(x), y);
                 let lv = loss.clone().into_scalar::<f32>() as f64;
                 if !lv.is_finite() {
                     return Err(TrainError::Diverged(epoch0 + 1));
@@ -499,20 +608,21 @@ where
         bar.finish_and_clear();
         let train_secs = t0.elapsed().as_secs_f64();
         let valid = model.valid();
-        let probs = predict(
+        let outputs = predict_outputs(
             &valid,
             source,
             Split::Val,
             cfg.batch_size.max(256),
             &device.clone().inner(),
         )?;
-        let (auc, acc, vloss) = quick_metrics(&val_labels, &probs);
+        let v = objective.validate(&outputs, &val_targets);
+        let (auc, vloss) = (v.score, v.loss);
         let rec = EpochLog {
             epoch: epoch0 + 1,
             train_loss: loss_sum / seen.max(1) as f64,
             val_loss: vloss,
-            val_auc: auc,
-            val_accuracy: acc,
+            val_score: auc,
+            val_accuracy: v.accuracy,
             lr,
             seconds: t0.elapsed().as_secs_f64(),
             train_samples_per_s: seen as f64 / train_secs.max(1e-9),
@@ -531,14 +641,18 @@ where
             best_model = valid;
         }
         if io.progress {
+            let acc = rec
+                .val_accuracy
+                .map(|a| format!("  val_acc {a:.4}"))
+                .unwrap_or_default();
             eprintln!(
-                "epoch {:>3}/{} loss {:.4}  val_loss {:.4}  val_auc {:.4}  val_acc {:.4}  lr {:.2e}  {:.1}s ({:.0} img/s){}",
+                "epoch {:>3}/{} loss {:.4}  val_loss {:.4}  val_score {:.4}{}  lr {:.2e}  {:.1}s ({:.0} samples/s){}",
                 rec.epoch,
                 cfg.epochs,
                 rec.train_loss,
                 rec.val_loss,
-                rec.val_auc,
-                rec.val_accuracy,
+                rec.val_score,
+                acc,
                 rec.lr,
                 rec.seconds,
                 rec.train_samples_per_s,
@@ -562,7 +676,7 @@ where
         if cfg.patience > 0 && epoch0 + 1 - best_epoch >= cfg.patience {
             if io.progress {
                 eprintln!(
-                    "early stopping: no validation AUC gain for {} epochs",
+                    "early stopping: no validation score gain for {} epochs",
                     cfg.patience
                 );
             }
@@ -573,7 +687,7 @@ where
         model: best_model,
         history,
         best_epoch,
-        best_val_auc: best_auc,
+        best_val_score: best_auc,
     })
 }
 

@@ -5,14 +5,14 @@
 //! torchvision 0.29 for `resnet18()`, `resnet50()`, `densenet121()`).
 
 use medai_nn::Device;
-use medai_nn::training::Classifier;
+use medai_nn::training::Network;
 use medai_nn::vision::{Arch, ArchConfig};
 
 fn forward_shape(cfg: &ArchConfig, size: usize) -> [usize; 2] {
     let device = Device::default();
     let m = cfg.init(&device).inference();
     let x = burn::tensor::Tensor::<4>::ones([2, cfg.in_channels, size, size], &device);
-    m.logits(x).dims()
+    m.outputs(x).dims()
 }
 
 #[test]

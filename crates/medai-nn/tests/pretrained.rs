@@ -3,7 +3,7 @@
 //! ResNet-18 (`.pth` and `.safetensors`), VGG16 and DenseNet and give PyTorch's logits to 1e-4.
 
 use medai_nn::Device;
-use medai_nn::training::Classifier;
+use medai_nn::training::Network;
 use medai_nn::vision::{Arch, ArchConfig};
 use std::path::PathBuf;
 
@@ -23,7 +23,7 @@ fn resnet(classes: usize) -> medai_nn::vision::ImageModel {
 fn check(file: &str) {
     let io = json("tiny_resnet18_io.json");
     let model = resnet(io["num_classes"].as_u64().unwrap() as usize);
-    assert_logits(model, file, &io, |m, x| m.logits(x));
+    assert_logits(model, file, &io, |m, x| m.outputs(x));
 }
 
 #[test]
