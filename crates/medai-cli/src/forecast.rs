@@ -424,6 +424,9 @@ pub struct TrainForecastArgs {
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
+    /// Continue an interrupted run from its checkpoint (`BUNDLE.ckpt/`, written after every epoch).
+    #[arg(long)]
+    pub resume: bool,
 }
 
 fn parse_when(s: &str, flag: &str) -> Result<i64> {
@@ -478,14 +481,18 @@ pub fn train_forecast(a: TrainForecastArgs) -> Result<()> {
         .file_name()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_else(|| "forecast".into());
+    let ckpt = a.out.with_file_name(format!("{stem}.ckpt"));
     let io = TrainIo {
         log: Some(a.out.with_file_name(format!("{stem}.train.jsonl"))),
-        checkpoint_dir: None,
-        resume: false,
+        checkpoint_dir: Some(ckpt.clone()),
+        resume: a.resume,
         progress: !a.quiet,
     };
-    if let Some(l) = &io.log {
-        let _ = std::fs::remove_file(l);
+    if !a.resume {
+        if let Some(l) = &io.log {
+            let _ = std::fs::remove_file(l);
+        }
+        medai_nn::training::remove_checkpoint(&ckpt);
     }
     if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| anyhow!("{}: {e}", parent.display()))?;
@@ -574,6 +581,8 @@ pub fn train_forecast(a: TrainForecastArgs) -> Result<()> {
         model_card: card,
     }
     .write(&a.out)?;
+    // The run is complete: its resume checkpoint is no longer needed.
+    medai_nn::training::remove_checkpoint(&ckpt);
     eprintln!(
         "Wrote bundle {} ({:.1} s)",
         a.out.display(),

@@ -128,3 +128,77 @@ fn trainer_fits_a_poisson_series_and_the_backtest_uses_its_quantiles() {
     // A model trained on values inside the test period is refused.
     assert!(nf.fit(&ts, end - 10, 1).is_err());
 }
+
+#[test]
+fn daily_series_train_and_resume_from_a_checkpoint() {
+    // 60 weeks of daily counts: a weekday pattern (weekends busier).
+    let (hourly, _) = poisson_series(60, 5);
+    let n = 60 * 7;
+    let t0 = 1_704_067_200;
+    let ts = TimeSeries {
+        path: "daily.csv".into(),
+        times: (0..n as i64).map(|i| t0 + 86_400 * i).collect(),
+        target: (0..n)
+            .map(|i| hourly.target[i] + if i % 7 >= 5 { 8.0 } else { 0.0 })
+            .collect(),
+        covariates: vec![],
+        frequency: Frequency::Daily,
+        gaps: vec![],
+    };
+    let end = n - 28;
+    let spec = WindowSpec::fit(&ts, end, 14, 7).unwrap();
+    assert_eq!((spec.period, spec.first_origin()), (7, 27));
+    assert!(
+        WindowSpec::fit(&ts, end, 14, 8).is_err(),
+        "horizon over a week"
+    );
+    let source = ForecastSource::new(&ts, spec.clone(), end, 0.2).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let io = TrainIo {
+        checkpoint_dir: Some(dir.path().join("ckpt")),
+        ..TrainIo::default()
+    };
+    let device = Device::default();
+    let ad = device.clone().autodiff();
+    let cfg = |epochs| TrainConfig {
+        epochs,
+        batch_size: 32,
+        lr: 1e-2,
+        patience: 0,
+        ..TrainConfig::default()
+    };
+    let obj = CountObjective {
+        likelihood: Likelihood::Negbin,
+    };
+    let init = || ForecastNetConfig::for_spec(&spec, Cell::Lstm, 4).init(&ad);
+    let two = fit_objective(init(), &source, &obj, &cfg(2), &ad, &io).unwrap();
+    assert_eq!(two.history.len(), 2);
+    let resumed = TrainIo {
+        resume: true,
+        ..io.clone()
+    };
+    let three = fit_objective(init(), &source, &obj, &cfg(3), &ad, &resumed).unwrap();
+    assert_eq!(three.history.len(), 3);
+    // The first two epochs come from the checkpoint, unchanged.
+    assert_eq!(three.history[1].val_loss, two.history[1].val_loss);
+    // Weekend days get the higher forecast.
+    let mut nf = NeuralForecaster::new("lstm", three.model, spec, Likelihood::Negbin, device);
+    nf.fit(&ts, end, 1).unwrap();
+    let idx: Vec<usize> = (end..n).collect();
+    let p = nf.predict_batch(&ts, &idx).unwrap();
+    let mean_of = |weekend: bool| {
+        let v: Vec<f64> = idx
+            .iter()
+            .zip(&p)
+            .filter(|(t, _)| (**t % 7 >= 5) == weekend)
+            .map(|(_, p)| p.point)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    assert!(
+        mean_of(true) > mean_of(false) + 3.0,
+        "{} vs {}",
+        mean_of(true),
+        mean_of(false)
+    );
+}
