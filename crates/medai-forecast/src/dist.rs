@@ -39,6 +39,11 @@ pub struct CountDist {
     pub alpha: f64,
 }
 
+/// `ln y!`.
+pub fn ln_factorial(y: u64) -> f64 {
+    (2..=y).map(|j| (j as f64).ln()).sum()
+}
+
 /// `ln(1 + e^x)` without overflow.
 pub fn softplus(x: f64) -> f64 {
     if x > 30.0 { x } else { x.exp().ln_1p() }
@@ -72,7 +77,7 @@ impl CountDist {
             return f64::NEG_INFINITY;
         }
         let y = y.round() as u64;
-        let ln_fact: f64 = (2..=y).map(|j| (j as f64).ln()).sum();
+        let ln_fact = ln_factorial(y);
         let mu = self.mean;
         if self.alpha == 0.0 {
             return y as f64 * mu.ln() - mu - ln_fact;
@@ -88,7 +93,14 @@ impl CountDist {
     /// An interval between two of them covers at least its nominal probability, and for small
     /// counts clearly more.
     pub fn quantiles(&self, ps: &[f64]) -> Vec<f64> {
-        self.walk(ps)
+        let cdf = self.cdf_table();
+        ps.iter()
+            .map(|&p| {
+                cdf.iter()
+                    .position(|&c| c >= p - 1e-12)
+                    .unwrap_or(cdf.len() - 1) as f64
+            })
+            .collect()
     }
 
     /// A central interval `[lo, hi]` at `level` (e.g. 0.95) whose tail masses `P(Y < lo)` and
@@ -150,18 +162,6 @@ impl CountDist {
             };
             k += 1;
         }
-    }
-
-    /// The smallest `k` with `P(Y ≤ k) ≥ p` for each `p`.
-    fn walk(&self, ps: &[f64]) -> Vec<f64> {
-        let cdf = self.cdf_table();
-        ps.iter()
-            .map(|&p| {
-                cdf.iter()
-                    .position(|&c| c >= p - 1e-12)
-                    .unwrap_or(cdf.len() - 1) as f64
-            })
-            .collect()
     }
 }
 

@@ -331,11 +331,7 @@ impl Objective for CountObjective {
         let flat: Vec<f32> = targets.iter().flatten().copied().collect();
         let ln_fact: Vec<f32> = flat
             .iter()
-            .map(|&y| {
-                (2..=y.round().max(0.0) as u64)
-                    .map(|j| (j as f64).ln())
-                    .sum::<f64>() as f32
-            })
+            .map(|&y| medai_forecast::dist::ln_factorial(y.round().max(0.0) as u64) as f32)
             .collect();
         let y = Tensor::<2>::from_data(TensorData::new(flat.clone(), [b, h]), &device);
         let ln_fact = Tensor::<2>::from_data(TensorData::new(ln_fact, [b, h]), &device);
