@@ -586,6 +586,11 @@ pub struct Loaded {
     pub device: Device,
 }
 
+/// The task a bundle was trained for (from its manifest).
+pub fn bundle_task(path: &Path) -> Result<String> {
+    Ok(Bundle::read(path)?.manifest.task)
+}
+
 /// Read and verify a bundle and rebuild its model.
 pub fn load_bundle(path: &Path, device_name: &str) -> Result<Loaded> {
     let bundle = Bundle::read(path)?;
@@ -653,6 +658,9 @@ pub struct EvalArgs {
 
 /// `medai eval`.
 pub fn eval(a: EvalArgs) -> Result<()> {
+    if bundle_task(&a.model)? == crate::molecules::TASK {
+        return crate::molecules::eval(&a);
+    }
     let loaded = load_bundle(&a.model, &a.device)?;
     let m = &loaded.manifest;
     let mode = parse_mode(&m.label_mode);
@@ -767,8 +775,16 @@ pub struct PredictArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Image files (PNG, JPEG, BMP, TIFF).
-    #[arg(required = true)]
     pub files: Vec<PathBuf>,
+    /// Molecule bundles: a CSV with a SMILES column to predict.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Molecule bundles: the SMILES column of `--data` (default: the training file's).
+    #[arg(long)]
+    pub smiles_column: Option<String>,
+    /// Molecule bundles: where the predictions CSV goes.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
@@ -795,6 +811,23 @@ pub const REFER: &str = "refer";
 
 /// `medai predict`.
 pub fn predict(a: PredictArgs) -> Result<()> {
+    if bundle_task(&a.model)? == crate::molecules::TASK {
+        let (Some(data), Some(out)) = (&a.data, &a.out) else {
+            bail!(
+                "a molecule model predicts a CSV: give --data FILE.csv and --out PREDICTIONS.csv"
+            );
+        };
+        return crate::molecules::predict(
+            &a.model,
+            data,
+            a.smiles_column.as_deref(),
+            out,
+            &a.device,
+        );
+    }
+    if a.files.is_empty() {
+        bail!("give the image files to predict");
+    }
     let loaded = load_bundle(&a.model, &a.device)?;
     let classes = &loaded.manifest.classes;
     let threshold = loaded

@@ -9,6 +9,7 @@ mod explain;
 mod fetch;
 mod forecast;
 mod formats;
+mod molecules;
 mod report;
 mod serve;
 
@@ -25,12 +26,14 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Train a model and write a bundle: an image classifier (`medai train --data …` on an image
-    /// folder, a MedMNIST .npz or a CSV manifest), or `medai train forecast …` on a time series.
+    /// folder, a MedMNIST .npz or a CSV manifest), `medai train forecast …` on a time series, or
+    /// `medai train molecules …` on a CSV of SMILES.
     Train(Box<TrainCommand>),
     /// Evaluate a bundle on a dataset split: metrics with confidence intervals, operating
     /// points, calibration, subgroups; `--report DIR` writes report.html and metrics.json.
     Eval(commands::EvalArgs),
-    /// Predict class probabilities for image files (`--explain` writes heat-map overlays).
+    /// Predict class probabilities for image files (`--explain` writes heat-map overlays), or
+    /// molecular properties for a CSV of SMILES (`--data F --out P.csv`).
     Predict(commands::PredictArgs),
     /// Train → evaluate → bundle on PneumoniaMNIST with default settings.
     Quickstart(commands::QuickstartArgs),
@@ -89,9 +92,13 @@ enum TrainTask {
     /// Train a sequence forecaster (GRU/LSTM encoder, Poisson or negative binomial output) on a
     /// CSV time series with the shared trainer, and write a bundle.
     Forecast(Box<forecast::TrainForecastArgs>),
+    /// Train a molecular property predictor (chemprop-style D-MPNN) on a CSV of SMILES:
+    /// regression or multi-task classification, random/scaffold/k-fold splits, ensembles.
+    Molecules(Box<molecules::TrainMoleculesArgs>),
 }
 
 fn main() {
+    medai_nn::backend::tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MEDAI_LOG")
@@ -103,9 +110,10 @@ fn main() {
     let result = match cli.command {
         Command::Train(t) => match (t.task, t.image) {
             (Some(TrainTask::Forecast(a)), _) => forecast::train_forecast(*a),
+            (Some(TrainTask::Molecules(a)), _) => molecules::train_molecules(*a),
             (None, Some(a)) => commands::train(a).map(|_| ()),
             (None, None) => Err(anyhow::anyhow!(
-                "medai train needs --data and --out (images) or the `forecast` subcommand"
+                "medai train needs --data and --out (images) or a task subcommand (`forecast`, `molecules`)"
             )),
         },
         Command::Eval(a) => commands::eval(a),

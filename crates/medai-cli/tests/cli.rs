@@ -1354,3 +1354,278 @@ fn train_forecast_bundle_backtests_and_forecasts_with_future_covariates() {
     assert!(err(&train("2021-02-20")).contains("needs at least"));
     assert!(err(&train("20-02-2021")).contains("--train-until \"20-02-2021\""));
 }
+
+const ESOL_Y: &str = "measured log solubility in mols per litre";
+
+#[test]
+fn train_molecules_eval_predict_and_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let esol = shared("molecules/esol.csv");
+    let esol = esol.to_str().unwrap();
+    let b = dir.path().join("esol.medai");
+    let b = b.to_str().unwrap();
+    let small = [
+        "--epochs",
+        "3",
+        "--hidden",
+        "32",
+        "--ffn-hidden",
+        "32",
+        "--quiet",
+    ];
+    let mut args = vec![
+        "train",
+        "molecules",
+        "--data",
+        esol,
+        "--target-columns",
+        ESOL_Y,
+        "--split",
+        "random",
+        "--seed",
+        "3",
+        "--ensemble",
+        "2",
+        "--out",
+        b,
+    ];
+    args.extend(small);
+    ok(&args);
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(b).join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["task"], "molecule-property");
+    let splits = &manifest["training"]["splits"][0];
+    let (nt, nv, ns) = (
+        splits["train"].as_array().unwrap().len(),
+        splits["val"].as_array().unwrap().len(),
+        splits["test"].as_array().unwrap().len(),
+    );
+    assert_eq!((nt, nv, ns), (902, 113, 113));
+    // eval on the bundle's own test split reproduces the training-time test metrics.
+    let v: Value = serde_json::from_str(&ok(&[
+        "eval", "--model", b, "--data", esol, "--split", "test", "--format", "json",
+    ]))
+    .unwrap();
+    assert_eq!(v["n"], 113);
+    assert_eq!(v["split"], "test");
+    for k in ["rmse", "mae", "r2"] {
+        let (a, t) = (
+            v[k].as_f64().unwrap(),
+            manifest["metrics"]["test"][k].as_f64().unwrap(),
+        );
+        assert!((a - t).abs() < 1e-9, "{k}: eval {a} vs training {t}");
+    }
+    // Three epochs of a small net already beat predicting the mean (R² > 0).
+    assert!(v["r2"].as_f64().unwrap() > 0.0, "{v}");
+
+    // predict: file order kept, invalid rows reported in place, ensemble spread given.
+    let input = dir.path().join("in.csv");
+    std::fs::write(&input, "smiles\nCCO\nC1CC\nc1ccccc1O\n").unwrap();
+    let pred = dir.path().join("pred.csv");
+    ok(&[
+        "predict",
+        "--model",
+        b,
+        "--data",
+        input.to_str().unwrap(),
+        "--out",
+        pred.to_str().unwrap(),
+    ]);
+    let mut rdr = csv::Reader::from_path(&pred).unwrap();
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(
+        header,
+        vec![
+            "line".to_string(),
+            "smiles".into(),
+            ESOL_Y.into(),
+            format!("{ESOL_Y}_uncertainty"),
+            "error".into()
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(&rows[1][0], "3");
+    assert!(rows[1][4].contains("invalid SMILES"), "{:?}", rows[1]);
+    let ethanol: f64 = rows[0][2].parse().unwrap();
+    let spread: f64 = rows[0][3].parse().unwrap();
+    assert!(ethanol.is_finite() && spread > 0.0, "{:?}", rows[0]);
+
+    // Bad input: one clear line naming the row, column or file.
+    let bad = dir.path().join("bad.csv");
+    let bad_s = bad.to_str().unwrap();
+    let train_on = |extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            "molecules",
+            "--data",
+            bad_s,
+            "--out",
+            "/nonexistent/x.medai",
+        ];
+        a.extend_from_slice(extra);
+        err(&a)
+    };
+    std::fs::write(&bad, "smiles,y\nCCO,1.5\nC1CC,2.0\n").unwrap();
+    let e = train_on(&["--target-columns", "y"]);
+    assert!(
+        e.contains("line 3") && e.contains("C1CC") && e.contains("--skip-invalid"),
+        "{e}"
+    );
+    let e = train_on(&["--target-columns", "logS"]);
+    assert!(
+        e.contains("no column \"logS\"") && e.contains("smiles, y"),
+        "{e}"
+    );
+    std::fs::write(&bad, "smiles,y\nCCO,1.5\nCCN,soluble\n").unwrap();
+    let e = train_on(&["--target-columns", "y"]);
+    assert!(
+        e.contains("line 3") && e.contains("\"y\"") && e.contains("soluble"),
+        "{e}"
+    );
+    std::fs::write(&bad, "").unwrap();
+    let e = train_on(&["--target-columns", "y"]);
+    assert!(e.contains("empty"), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
+}
+
+#[test]
+fn train_molecules_scaffold_classification_and_kfold() {
+    let dir = tempfile::tempdir().unwrap();
+    let bbbp = shared("molecules/bbbp.csv");
+    let bbbp = bbbp.to_str().unwrap();
+    let b = dir.path().join("bbbp.medai");
+    let b = b.to_str().unwrap();
+    let out = medai(&[
+        "train",
+        "molecules",
+        "--data",
+        bbbp,
+        "--target-columns",
+        "p_np",
+        "--split",
+        "scaffold",
+        "--skip-invalid",
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--ffn-hidden",
+        "16",
+        "--quiet",
+        "--out",
+        b,
+    ]);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    // The 11 SMILES RDKit rejects are listed by line and skipped.
+    assert!(log.contains("Skipped 11 invalid row(s)"), "{log}");
+    assert!(log.contains("line 61: invalid SMILES"), "{log}");
+    let v: Value = serde_json::from_str(&ok(&[
+        "eval", "--model", b, "--data", bbbp, "--split", "test", "--format", "json",
+    ]))
+    .unwrap();
+    assert_eq!(v["invalid_skipped"], 11);
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(b).join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["label_mode"], "binary-multitask");
+    let n_test = manifest["training"]["splits"][0]["test"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(v["n"].as_u64().unwrap() as usize, n_test);
+
+    // Multi-task classification with missing labels on rules a D-MPNN must learn: "has an
+    // aromatic atom" and "has chlorine" (blank for every third molecule).
+    let esol = shared("molecules/esol.csv");
+    let mut rdr = csv::Reader::from_path(&esol).unwrap();
+    let col = rdr
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "smiles")
+        .unwrap();
+    let mut text = String::from("smiles,aromatic,chlorine\n");
+    for (i, r) in rdr.records().enumerate() {
+        let smi = r.unwrap()[col].trim().to_string();
+        let arom = smi.chars().any(|c| matches!(c, 'c' | 'n' | 'o' | 's')) as u8;
+        let cl = if i % 3 == 0 {
+            String::new()
+        } else {
+            (smi.contains("Cl") as u8).to_string()
+        };
+        text.push_str(&format!("{smi},{arom},{cl}\n"));
+    }
+    let rules = dir.path().join("rules.csv");
+    std::fs::write(&rules, text).unwrap();
+    let rules = rules.to_str().unwrap();
+    let r = dir.path().join("rules.medai");
+    let r = r.to_str().unwrap();
+    ok(&[
+        "train",
+        "molecules",
+        "--data",
+        rules,
+        "--target-columns",
+        "aromatic,chlorine",
+        "--epochs",
+        "20",
+        "--aggregation",
+        "sum",
+        "--hidden",
+        "32",
+        "--ffn-hidden",
+        "32",
+        "--quiet",
+        "--out",
+        r,
+    ]);
+    let v: Value = serde_json::from_str(&ok(&[
+        "eval", "--model", r, "--data", rules, "--format", "json",
+    ]))
+    .unwrap();
+    let tasks = v["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2);
+    // The chlorine task is scored only where it has a label.
+    assert!(
+        tasks[1]["n"].as_u64().unwrap() < tasks[0]["n"].as_u64().unwrap(),
+        "{v}"
+    );
+    for t in tasks {
+        assert!(t["auc"].as_f64().unwrap() > 0.9, "{v}");
+    }
+
+    // k-fold: per-fold metrics with their spread; its own file has no single test split.
+    let esol = esol.to_str().unwrap();
+    let k = dir.path().join("kfold.medai");
+    let k = k.to_str().unwrap();
+    ok(&[
+        "train",
+        "molecules",
+        "--data",
+        esol,
+        "--target-columns",
+        ESOL_Y,
+        "--folds",
+        "3",
+        "--epochs",
+        "1",
+        "--hidden",
+        "16",
+        "--ffn-hidden",
+        "16",
+        "--quiet",
+        "--out",
+        k,
+    ]);
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(k).join("manifest.json")).unwrap())
+            .unwrap();
+    let test = &manifest["metrics"]["test"];
+    assert_eq!(test["folds"].as_array().unwrap().len(), 3);
+    assert!(test["rmse_sd"].as_f64().unwrap() >= 0.0);
+    let e = err(&["eval", "--model", k, "--data", esol, "--format", "json"]);
+    assert!(e.contains("cross-validation"), "{e}");
+}

@@ -21,6 +21,7 @@ pub mod explain;
 pub mod forecast;
 pub mod image;
 pub mod loss;
+pub mod molecule;
 pub mod training;
 pub mod vision;
 pub mod weights;

@@ -172,6 +172,16 @@ pub enum Schedule {
         /// Decay factor.
         gamma: f64,
     },
+    /// chemprop's Noam schedule (per step): linear warm-up from `lr × start` to `lr` over
+    /// `warmup_epochs`, then exponential decay to `lr × end` at the last step.
+    Noam {
+        /// Warm-up epochs.
+        warmup_epochs: usize,
+        /// Starting multiple of `lr`.
+        start: f64,
+        /// Final multiple of `lr`.
+        end: f64,
+    },
 }
 
 /// Class weighting for imbalanced data.
@@ -331,6 +341,25 @@ fn lr_at(cfg: &TrainConfig, epoch0: usize, step: usize, steps_per_epoch: usize) 
             cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
         }
         Schedule::Step { every, gamma } => cfg.lr * gamma.powi((epoch0 / (*every).max(1)) as i32),
+        Schedule::Noam {
+            warmup_epochs,
+            start,
+            end,
+        } => {
+            let s = (epoch0 * steps_per_epoch + step) as f64;
+            let warm = (warmup_epochs * steps_per_epoch) as f64;
+            let total = (cfg.epochs * steps_per_epoch) as f64;
+            if s < warm {
+                cfg.lr * (start + (1.0 - start) * s / warm)
+            } else {
+                let t = if total > warm {
+                    (s - warm) / (total - warm)
+                } else {
+                    1.0
+                };
+                cfg.lr * end.powf(t.min(1.0))
+            }
+        }
     }
 }
 
