@@ -414,7 +414,9 @@ pub fn train_molecules(a: TrainMoleculesArgs) -> Result<()> {
             fold_metrics.push(m);
         }
     }
-    let test_metrics = if fold_metrics.len() == 1 {
+    let test_metrics = if fold_metrics.is_empty() {
+        serde_json::Value::Null
+    } else if fold_metrics.len() == 1 {
         fold_metrics[0].clone()
     } else {
         let keys: &[&str] = match task {
@@ -486,10 +488,11 @@ pub fn train_molecules(a: TrainMoleculesArgs) -> Result<()> {
     manifest.metrics = json!({"test": test_metrics});
     let weights = medai_nn::weights::save_safetensors(&ensemble)
         .map_err(|e| anyhow!("saving weights: {e}"))?;
+    let card = molecule_card(&manifest, &a, task, &test_metrics, ds.invalid.len());
     medai_bundle::Bundle {
         manifest,
         weights,
-        model_card: String::new(),
+        model_card: card,
     }
     .write(&a.out)?;
     eprintln!(
@@ -499,6 +502,59 @@ pub fn train_molecules(a: TrainMoleculesArgs) -> Result<()> {
         summary_line(&test_metrics, task)
     );
     Ok(())
+}
+
+fn molecule_card(
+    m: &medai_bundle::Manifest,
+    a: &TrainMoleculesArgs,
+    task: MolTask,
+    test: &serde_json::Value,
+    invalid: usize,
+) -> String {
+    let mut o = format!("# Model card: {}\n\n", m.name);
+    o.push_str(&format!(
+        "medai {} bundle, created {}. Task: molecular property {} of {} from SMILES.\n\n",
+        m.medai_version,
+        m.created,
+        match task {
+            MolTask::Regression => "regression",
+            MolTask::Classification => "classification",
+        },
+        m.classes.join(", ")
+    ));
+    o.push_str("## Intended use\n\nResearch support in drug discovery: ranking and triaging candidate molecules for experiments. Not for decisions about patients or doses. Predictions for molecules unlike the training set (new scaffolds, elements, sizes) are less reliable; the ensemble spread (`predict`, `*_uncertainty`) flags some of them but is not a calibrated interval.\n\n");
+    o.push_str(&format!(
+        "## Data\n\n- `{}` (SHA-256 `{}`), {} molecules; {} invalid row(s) skipped (listed in `manifest.json`).\n- Split: {}, seed {}.\n- Extra features: {}.\n\n",
+        a.data.display(),
+        m.dataset.fingerprint,
+        m.dataset.counts.get("molecules").cloned().unwrap_or_default(),
+        invalid,
+        match a.folds {
+            Some(k) => format!("{k}-fold cross-validation"),
+            None => format!("{} {:?}", a.split, a.sizes),
+        },
+        a.seed,
+        if a.feature_columns.is_empty() {
+            "none".to_string()
+        } else {
+            a.feature_columns.join(", ")
+        }
+    ));
+    o.push_str(&format!(
+        "## Model\n\nDirected message-passing network (chemprop's D-MPNN): hidden {}, depth {}, {} aggregation, {} FFN layer(s) of {}; {} member(s) per split. SMILES are sanitised with RDKit's rules (COSMolKit); atom and bond features are chemprop's.\n\n",
+        a.hidden, a.depth, a.aggregation, a.ffn_layers, a.ffn_hidden, a.ensemble.max(1)
+    ));
+    o.push_str("## Evaluation (held-out test split)\n\n");
+    o.push_str(&match test {
+        serde_json::Value::Null => "No test split.\n".to_string(),
+        t => format!(
+            "{}\n\n```json\n{}\n```\n",
+            summary_line(t, task),
+            serde_json::to_string_pretty(t).unwrap_or_default()
+        ),
+    });
+    o.push_str("\n## Limitations\n\n- A random split measures interpolation; a scaffold split is closer to new chemistry. Report the one that matches the use.\n- Labels come from the training file; assay noise bounds the achievable error.\n");
+    o
 }
 
 fn summary_line(m: &serde_json::Value, task: MolTask) -> String {

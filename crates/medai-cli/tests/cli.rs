@@ -1395,6 +1395,11 @@ fn train_molecules_eval_predict_and_bad_input() {
         serde_json::from_str(&std::fs::read_to_string(Path::new(b).join("manifest.json")).unwrap())
             .unwrap();
     assert_eq!(manifest["task"], "molecule-property");
+    let card = std::fs::read_to_string(Path::new(b).join("model_card.md")).unwrap();
+    assert!(
+        card.contains("drug discovery") && card.contains("2 member(s)"),
+        "{card}"
+    );
     let splits = &manifest["training"]["splits"][0];
     let (nt, nv, ns) = (
         splits["train"].as_array().unwrap().len(),
