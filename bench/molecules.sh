@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue #7 benchmark: D-MPNN accuracy on ESOL (random split, 5 seeds) and BBBP (scaffold split,
 # 3 seeds), and throughput against chemprop 2 (pip `chemprop`, CPU) on the same machine.
-# Usage: bash bench/molecules.sh [accuracy|speed|all] (default all). Needs a release build
-# (`cargo build --release`) and, for `speed`, `pip install chemprop` (which pins its RDKit).
+# Usage: bash bench/molecules.sh [accuracy|ensemble|reference|speed|all] (default all: accuracy
+# and speed). Needs a release build (`cargo build --release`) and, for `speed` and `reference`,
+# `pip install chemprop` (which pins its RDKit; PYTHON=… picks the interpreter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=../shared/data/molecules
@@ -43,6 +44,23 @@ for name, key, seeds in [("esol", "rmse", 5), ("esol_desc", "rmse", 5), ("bbbp",
 PY
 fi
 
+if [ "$what" = ensemble ]; then
+  # ESOL with 3-member ensembles (same splits as `accuracy`).
+  for seed in 0 1 2 3 4; do
+    "$MEDAI" train molecules --data $DATA/esol.csv --target-columns "$ESOL_Y" --split random \
+      --ensemble 3 --seed $seed --out "$OUT/esol_ens3_s$seed.medai" --quiet
+    "$MEDAI" eval --model "$OUT/esol_ens3_s$seed.medai" --data $DATA/esol.csv --split test \
+      --format json > "$OUT/esol_ens3_s$seed.json"
+  done
+fi
+
+if [ "$what" = reference ]; then
+  # chemprop's own ESOL test RMSE over 5 seeds of its random split, 50 epochs.
+  for seed in 0 1 2 3 4; do
+    ${PYTHON:-python3} bench/molecules_chemprop.py $DATA/esol.csv smiles "$ESOL_Y" 50 $seed 2>/dev/null | tail -1
+  done
+fi
+
 if [ "$what" = speed ] || [ "$what" = all ]; then
   # medai: featurisation and training throughput from the bundle, prediction end to end.
   "$MEDAI" train molecules --data $DATA/esol.csv --target-columns "$ESOL_Y" --split random \
@@ -62,5 +80,5 @@ print(json.dumps({"tool": "medai", "molecules": m["dataset"]["counts"]["molecule
   "featurize_molecules_per_s": m["dataset"]["counts"]["molecules"] / t["featurize_seconds"],
   "train_molecules_per_s": statistics.median(speeds), "predict_molecules_per_s": pred}))
 PY
-  python3 bench/molecules_chemprop.py $DATA/esol.csv smiles "$ESOL_Y" 10 0 2>/dev/null | tail -1
+  ${PYTHON:-python3} bench/molecules_chemprop.py $DATA/esol.csv smiles "$ESOL_Y" 10 0 2>/dev/null | tail -1
 fi
