@@ -152,8 +152,7 @@ fn emit(
 ) {
     write_atom(mol, keep, u, out);
     // Closers first (release digits), then openers, as a SMILES writer must.
-    for &(_, c, b) in closures.iter().filter(|(_, c, _)| *c == u) {
-        let _ = c;
+    for &(_, _, b) in closures.iter().filter(|(_, c, _)| *c == u) {
         let d = digit_of_bond[b];
         write_digit(d, out);
         free_digits.push(d);
