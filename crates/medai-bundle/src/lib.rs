@@ -7,6 +7,7 @@
 //! | `manifest.json` | [`Manifest`]: task, classes, architecture, input and preprocessing spec, training config, dataset fingerprint, metrics, medai version, creation time |
 //! | `weights.safetensors` | the model weights (opaque bytes to this crate) |
 //! | `model_card.md` | a human-readable model card ([`render_model_card`]) |
+//! | any extra files | e.g. a text model's `tokenizer.json` or `vocab.json` ([`Bundle::files`]) |
 //! | `checksums.sha256` | `sha256sum`-compatible SHA-256 of every other file |
 //!
 //! [`Bundle::write`] writes the directory atomically (a temporary sibling directory renamed into
@@ -163,6 +164,20 @@ pub struct Bundle {
     pub weights: Vec<u8>,
     /// The model card (Markdown). Empty: rendered from the manifest on write.
     pub model_card: String,
+    /// Extra files the model needs (a tokenizer, a vocabulary), by plain file name; checksummed
+    /// like the rest. Names must be plain (`[A-Za-z0-9._-]`, not starting with `.`) and must not
+    /// be one of the bundle's own files.
+    pub files: std::collections::BTreeMap<String, Vec<u8>>,
+}
+
+/// Whether `name` may be an extra file of a bundle.
+fn valid_extra_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        && ![MANIFEST, WEIGHTS, CARD, CHECKSUMS].contains(&name)
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
@@ -236,11 +251,20 @@ impl Bundle {
         } else {
             self.model_card.clone()
         };
-        let parts: [(&str, &[u8]); 3] = [
+        let mut parts: Vec<(&str, &[u8])> = vec![
             (MANIFEST, &manifest),
             (WEIGHTS, &self.weights),
             (CARD, card.as_bytes()),
         ];
+        for (name, bytes) in &self.files {
+            if !valid_extra_name(name) {
+                return Err(BundleError::NotABundle {
+                    path: dir.to_path_buf(),
+                    reason: format!("{name:?} is not a valid name for an extra bundle file"),
+                });
+            }
+            parts.push((name, bytes));
+        }
         let mut sums = String::new();
         for (name, bytes) in parts {
             write_synced(&dir.join(name), bytes)?;
@@ -277,6 +301,11 @@ impl Bundle {
                 })?;
             recorded.insert(name.to_string(), digest.to_string());
         }
+        let extra: Vec<String> = recorded
+            .keys()
+            .filter(|n| ![MANIFEST, WEIGHTS, CARD, CHECKSUMS].contains(&n.as_str()))
+            .cloned()
+            .collect();
         let mut read_part = |name: &str| -> Result<Vec<u8>, BundleError> {
             let expected = recorded
                 .remove(name)
@@ -303,6 +332,17 @@ impl Bundle {
         let manifest_bytes = read_part(MANIFEST)?;
         let weights = read_part(WEIGHTS)?;
         let card = read_part(CARD)?;
+        let mut files = std::collections::BTreeMap::new();
+        for name in extra {
+            if !valid_extra_name(&name) {
+                return Err(BundleError::NotABundle {
+                    path: path.to_path_buf(),
+                    reason: format!("{CHECKSUMS} lists an invalid file name {name:?}"),
+                });
+            }
+            let bytes = read_part(&name)?;
+            files.insert(name, bytes);
+        }
         let manifest: Manifest =
             serde_json::from_slice(&manifest_bytes).map_err(|e| BundleError::Manifest {
                 path: path.to_path_buf(),
@@ -321,6 +361,7 @@ impl Bundle {
             manifest,
             weights,
             model_card: String::from_utf8_lossy(&card).into_owned(),
+            files,
         })
     }
 }
@@ -405,6 +446,7 @@ mod tests {
             manifest: m,
             weights: vec![1, 2, 3, 4, 5],
             model_card: String::new(),
+            files: Default::default(),
         }
     }
 
@@ -464,6 +506,26 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("no such file"), "{e}");
+    }
+
+    #[test]
+    fn extra_files_roundtrip_and_are_checksummed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.medai");
+        let mut b = sample();
+        b.files.insert("vocab.json".into(), b"[\"<pad>\"]".to_vec());
+        b.write(&p).unwrap();
+        let r = Bundle::read(&p).unwrap();
+        assert_eq!(r.files["vocab.json"], b"[\"<pad>\"]".to_vec());
+        fs::write(p.join("vocab.json"), b"[]").unwrap();
+        let e = Bundle::read(&p).unwrap_err().to_string();
+        assert!(e.contains("checksum mismatch for vocab.json"), "{e}");
+        let mut bad = sample();
+        bad.files.insert("../x".into(), vec![1]);
+        assert!(bad.write(&dir.path().join("u.medai")).is_err());
+        bad.files.clear();
+        bad.files.insert(WEIGHTS.into(), vec![1]);
+        assert!(bad.write(&dir.path().join("u.medai")).is_err());
     }
 
     #[test]

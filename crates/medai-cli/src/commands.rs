@@ -534,6 +534,7 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
         manifest: manifest.clone(),
         weights,
         model_card: medai_report::card::model_card(&manifest, &card_evals),
+        files: Default::default(),
     };
     bundle.write(&a.out)?;
     // The run is complete: its resume checkpoint is no longer needed.
@@ -658,8 +659,10 @@ pub struct EvalArgs {
 
 /// `medai eval`.
 pub fn eval(a: EvalArgs) -> Result<()> {
-    if bundle_task(&a.model)? == crate::molecules::TASK {
-        return crate::molecules::eval(&a);
+    match bundle_task(&a.model)?.as_str() {
+        crate::molecules::TASK => return crate::molecules::eval(&a),
+        crate::text::TASK => return crate::text::eval(&a),
+        _ => {}
     }
     let loaded = load_bundle(&a.model, &a.device)?;
     let m = &loaded.manifest;
@@ -774,15 +777,19 @@ pub struct PredictArgs {
     /// The model bundle.
     #[arg(long)]
     pub model: PathBuf,
-    /// Image files (PNG, JPEG, BMP, TIFF).
+    /// Image files (PNG, JPEG, BMP, TIFF); for a text bundle, UTF-8 text files (one document
+    /// each).
     pub files: Vec<PathBuf>,
-    /// Molecule bundles: a CSV with a SMILES column to predict.
+    /// Molecule and text bundles: a CSV (TSV by extension) with a SMILES or text column.
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// Molecule bundles: the SMILES column of `--data` (default: the training file's).
     #[arg(long)]
     pub smiles_column: Option<String>,
-    /// Molecule bundles: where the predictions CSV goes.
+    /// The text column of `--data` (text bundles; default: the training file's).
+    #[arg(long)]
+    pub text_column: Option<String>,
+    /// Molecule and text bundles: where the predictions CSV goes.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Output format.
@@ -824,6 +831,9 @@ pub fn predict(a: PredictArgs) -> Result<()> {
             out,
             &a.device,
         );
+    }
+    if bundle_task(&a.model)? == crate::text::TASK {
+        return crate::text::predict(&a);
     }
     if a.files.is_empty() {
         bail!("give the image files to predict");

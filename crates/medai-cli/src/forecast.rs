@@ -579,6 +579,7 @@ pub fn train_forecast(a: TrainForecastArgs) -> Result<()> {
         manifest,
         weights,
         model_card: card,
+        files: Default::default(),
     }
     .write(&a.out)?;
     // The run is complete: its resume checkpoint is no longer needed.

@@ -12,6 +12,7 @@ mod formats;
 mod molecules;
 mod report;
 mod serve;
+mod text;
 
 use clap::{Parser, Subcommand};
 
@@ -95,6 +96,9 @@ enum TrainTask {
     /// Train a molecular property predictor (chemprop-style D-MPNN) on a CSV of SMILES:
     /// regression or multi-task classification, random/scaffold/k-fold splits, ensembles.
     Molecules(Box<molecules::TrainMoleculesArgs>),
+    /// Train a text classifier (BiGRU/BiLSTM + attention, Kim CNN, or a fine-tuned BERT-family
+    /// encoder) on a CSV/TSV of documents: multi-class or multi-label.
+    Text(Box<text::TrainTextArgs>),
 }
 
 fn main() {
@@ -111,9 +115,10 @@ fn main() {
         Command::Train(t) => match (t.task, t.image) {
             (Some(TrainTask::Forecast(a)), _) => forecast::train_forecast(*a),
             (Some(TrainTask::Molecules(a)), _) => molecules::train_molecules(*a),
+            (Some(TrainTask::Text(a)), _) => text::train_text(*a),
             (None, Some(a)) => commands::train(a).map(|_| ()),
             (None, None) => Err(anyhow::anyhow!(
-                "medai train needs --data and --out (images) or a task subcommand (`forecast`, `molecules`)"
+                "medai train needs --data and --out (images) or a task subcommand (`forecast`, `molecules`, `text`)"
             )),
         },
         Command::Eval(a) => commands::eval(a),

@@ -493,6 +493,7 @@ pub fn train_molecules(a: TrainMoleculesArgs) -> Result<()> {
         manifest,
         weights,
         model_card: card,
+        files: Default::default(),
     }
     .write(&a.out)?;
     eprintln!(

@@ -5,30 +5,8 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn medai(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_medai"))
-        .args(args)
-        .output()
-        .expect("run medai")
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = medai(args);
-    assert!(
-        out.status.success(),
-        "medai {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn err(args: &[&str]) -> String {
-    let out = medai(args);
-    assert!(!out.status.success(), "medai {args:?} should fail");
-    let e = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!e.contains("panicked"), "panic instead of an error: {e}");
-    e
-}
+mod common;
+use common::{err, medai, ok};
 
 /// A grey 16×16 image: class "lesion" has a bright 5×5 square at a random place, "normal" not.
 fn write_png(path: &Path, lesion: bool, seed: u32) {

@@ -182,6 +182,12 @@ pub enum Schedule {
         /// Final multiple of `lr`.
         end: f64,
     },
+    /// Linear warm-up from 0 to `lr` over the first `warmup` fraction of all steps, then linear
+    /// decay to 0 at the last step (BERT fine-tuning; `transformers`' linear schedule).
+    Linear {
+        /// Fraction of the steps spent warming up.
+        warmup: f64,
+    },
 }
 
 /// Class weighting for imbalanced data.
@@ -358,6 +364,16 @@ fn lr_at(cfg: &TrainConfig, epoch0: usize, step: usize, steps_per_epoch: usize) 
                     1.0
                 };
                 cfg.lr * end.powf(t.min(1.0))
+            }
+        }
+        Schedule::Linear { warmup } => {
+            let s = (epoch0 * steps_per_epoch + step) as f64;
+            let total = (cfg.epochs * steps_per_epoch).max(1) as f64;
+            let warm = (warmup.clamp(0.0, 1.0) * total).round();
+            if s < warm {
+                cfg.lr * s / warm
+            } else {
+                cfg.lr * ((total - s) / (total - warm).max(1.0)).max(0.0)
             }
         }
     }

@@ -1,0 +1,393 @@
+//! End-to-end tests of `medai train text`, `eval` and `predict` on text bundles: a synthetic
+//! corpus whose label is carried by one keyword (so attention must find it), multi-label, a tiny
+//! BERT checkpoint, and bad input that must give one clear error naming the row or field.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+mod common;
+use common::{err, ok};
+
+const FILLER: &[&str] = &[
+    "patient",
+    "presented",
+    "with",
+    "history",
+    "of",
+    "the",
+    "and",
+    "was",
+    "admitted",
+    "for",
+    "evaluation",
+    "after",
+    "days",
+    "noted",
+    "on",
+    "exam",
+    "stable",
+    "reports",
+    "mild",
+    "since",
+];
+const KEYS: &[(&str, &str)] = &[
+    ("infection", "pneumonia"),
+    ("cardiac", "infarction"),
+    ("trauma", "fracture"),
+];
+
+/// A TSV corpus: each document is 12–30 filler words with its class keyword at a random place.
+fn corpus(path: &Path, n_train: usize, n_test: usize, seed: u64) {
+    let mut s = seed;
+    let mut next = || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 33) as usize
+    };
+    let mut out = String::from("doc_id\tsplit\tlabel\ttext\n");
+    for i in 0..n_train + n_test {
+        let (label, key) = KEYS[i % KEYS.len()];
+        let len = 12 + next() % 19;
+        let at = next() % len;
+        let words: Vec<&str> = (0..len)
+            .map(|j| {
+                if j == at {
+                    key
+                } else {
+                    FILLER[next() % FILLER.len()]
+                }
+            })
+            .collect();
+        let split = if i < n_train { "training" } else { "test" };
+        out.push_str(&format!("{i}\t{split}\t{label}\t{}\n", words.join(" ")));
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+fn word_args<'a>(data: &'a str, out: &'a str, arch: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "text",
+        "--data",
+        data,
+        "--split-column",
+        "split",
+        "--arch",
+        arch,
+        "--epochs",
+        "6",
+        "--embed-dim",
+        "16",
+        "--hidden",
+        "16",
+        "--dropout",
+        "0.1",
+        "--batch-size",
+        "16",
+        "--lr",
+        "0.01",
+        "--min-freq",
+        "1",
+        "--quiet",
+        "--out",
+        out,
+    ]
+}
+
+#[test]
+fn train_text_eval_predict_explain() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("notes.tsv");
+    corpus(&data, 240, 90, 7);
+    let data = data.to_str().unwrap();
+    let b = dir.path().join("notes.medai");
+    let b = b.to_str().unwrap();
+    ok(&word_args(data, b, "bigru-attn"));
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(b).join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["task"], "text-classification");
+    assert!(Path::new(b).join("vocab.json").is_file());
+    let test = &manifest["metrics"]["test"];
+    assert_eq!(test["n"], 90);
+    assert!(test["accuracy"].as_f64().unwrap() > 0.9, "{test}");
+
+    // eval on the test split reproduces the training-time figures.
+    let v: Value = serde_json::from_str(&ok(&[
+        "eval", "--model", b, "--data", data, "--split", "test", "--format", "json",
+    ]))
+    .unwrap();
+    assert_eq!(v["n"], 90);
+    for k in ["accuracy", "macro_f1", "auc"] {
+        let (a, t) = (v[k].as_f64().unwrap(), test[k].as_f64().unwrap());
+        assert!((a - t).abs() < 1e-9, "{k}: eval {a} vs training {t}");
+    }
+    assert_eq!(v["confusion"].as_array().unwrap().len(), 3, "{v}");
+
+    // predict --explain: the keyword carries the most attention.
+    let doc = dir.path().join("doc.txt");
+    std::fs::write(
+        &doc,
+        "patient was admitted for evaluation of a fracture after days",
+    )
+    .unwrap();
+    let expl = dir.path().join("expl");
+    let out = ok(&[
+        "predict",
+        "--model",
+        b,
+        doc.to_str().unwrap(),
+        "--explain",
+        "--explain-dir",
+        expl.to_str().unwrap(),
+    ]);
+    assert!(out.contains("trauma"), "{out}");
+    let top = out.split("top tokens by attention: ").nth(1).unwrap_or("");
+    assert!(top.starts_with("fracture"), "{out}");
+    let html = std::fs::read_to_string(expl.join("explanations.html")).unwrap();
+    assert!(
+        html.contains("<mark") && html.contains("fracture"),
+        "{html}"
+    );
+
+    // A CSV of documents → predictions CSV with one probability column per class.
+    let csv_in = dir.path().join("in.csv");
+    std::fs::write(
+        &csv_in,
+        "text\nthe patient has pneumonia\n\"cardiac infarction, stable\"\n",
+    )
+    .unwrap();
+    let pred = dir.path().join("pred.csv");
+    ok(&[
+        "predict",
+        "--model",
+        b,
+        "--data",
+        csv_in.to_str().unwrap(),
+        "--out",
+        pred.to_str().unwrap(),
+    ]);
+    let p = std::fs::read_to_string(&pred).unwrap();
+    let lines: Vec<&str> = p.lines().collect();
+    assert_eq!(lines[0], "input,label,p_cardiac,p_infection,p_trauma");
+    assert!(lines[1].starts_with("line 2,infection,"), "{p}");
+    assert!(lines[2].starts_with("line 3,cardiac,"), "{p}");
+
+    // The CNN and the LSTM train through the same command.
+    for arch in ["cnn", "bilstm-attn"] {
+        let o = dir.path().join(format!("{arch}.medai"));
+        ok(&word_args(data, o.to_str().unwrap(), arch));
+        let m: Value =
+            serde_json::from_str(&std::fs::read_to_string(o.join("manifest.json")).unwrap())
+                .unwrap();
+        assert!(
+            m["metrics"]["test"]["accuracy"].as_f64().unwrap() > 0.8,
+            "{arch}: {}",
+            m["metrics"]["test"]
+        );
+    }
+}
+
+#[test]
+fn multilabel_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = String::from("text,labels\n");
+    for i in 0..200 {
+        let a = i % 2 == 0;
+        let c = i % 3 == 0;
+        let mut words = vec!["note", "of", "the", "day"];
+        let mut labels = Vec::new();
+        if a {
+            words.push("asthma");
+            labels.push("respiratory");
+        }
+        if c {
+            words.push("diabetes");
+            labels.push("endocrine");
+        }
+        if labels.is_empty() {
+            words.push("routine");
+            labels.push("other");
+        }
+        words.rotate_left(i % 4);
+        s.push_str(&format!("{},{}\n", words.join(" "), labels.join(";")));
+    }
+    let data = dir.path().join("ml.csv");
+    std::fs::write(&data, s).unwrap();
+    let b = dir.path().join("ml.medai");
+    ok(&[
+        "train",
+        "text",
+        "--data",
+        data.to_str().unwrap(),
+        "--label-column",
+        "labels",
+        "--label-separator",
+        ";",
+        "--arch",
+        "cnn",
+        "--epochs",
+        "8",
+        "--embed-dim",
+        "16",
+        "--dropout",
+        "0.1",
+        "--batch-size",
+        "16",
+        "--lr",
+        "0.01",
+        "--min-freq",
+        "1",
+        "--quiet",
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["label_mode"], "multilabel");
+    let t = &m["metrics"]["test"];
+    assert!(t["auc_macro"].as_f64().unwrap() > 0.95, "{t}");
+}
+
+fn tiny_bert() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../medai-nn/tests/fixtures/tiny_bert")
+}
+
+#[test]
+fn bert_fine_tunes_from_a_checkpoint_and_explains_by_gradient() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("notes.tsv");
+    corpus(&data, 120, 30, 11);
+    let b = dir.path().join("bert.medai");
+    let ckpt = tiny_bert();
+    ok(&[
+        "train",
+        "text",
+        "--data",
+        data.to_str().unwrap(),
+        "--split-column",
+        "split",
+        "--arch",
+        "bert",
+        "--pretrained",
+        ckpt.to_str().unwrap(),
+        "--max-len",
+        "48",
+        "--epochs",
+        "2",
+        "--lr",
+        "0.001",
+        "--batch-size",
+        "16",
+        "--quiet",
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    assert!(b.join("tokenizer.json").is_file());
+    let doc = dir.path().join("doc.txt");
+    std::fs::write(&doc, "patient presented with pneumonia").unwrap();
+    let out = ok(&[
+        "predict",
+        "--model",
+        b.to_str().unwrap(),
+        doc.to_str().unwrap(),
+        "--explain",
+        "--explain-dir",
+        dir.path().join("e").to_str().unwrap(),
+    ]);
+    assert!(out.contains("top tokens by gradient × input"), "{out}");
+
+    // A checkpoint whose shapes do not match its config names the tensor.
+    let bad = dir.path().join("bad_ckpt");
+    std::fs::create_dir(&bad).unwrap();
+    for f in std::fs::read_dir(&ckpt).unwrap() {
+        let f = f.unwrap().path();
+        if f.is_file() {
+            std::fs::copy(&f, bad.join(f.file_name().unwrap())).unwrap();
+        }
+    }
+    let cfg = std::fs::read_to_string(bad.join("config.json")).unwrap();
+    let cfg = cfg.replace("\"intermediate_size\": 37", "\"intermediate_size\": 40");
+    std::fs::write(bad.join("config.json"), cfg).unwrap();
+    let e = err(&[
+        "train",
+        "text",
+        "--data",
+        data.to_str().unwrap(),
+        "--split-column",
+        "split",
+        "--arch",
+        "bert",
+        "--pretrained",
+        bad.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        dir.path().join("x.medai").to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("intermediate.dense.weight") && e.contains("37"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_text_input_gives_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |name: &str, bytes: &[u8]| -> String {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let out = dir.path().join("o.medai");
+    let out = out.to_str().unwrap();
+    let train = |data: &str| -> String {
+        err(&[
+            "train",
+            "text",
+            "--data",
+            data,
+            "--split-column",
+            "split",
+            "--epochs",
+            "1",
+            "--val-fraction",
+            "0.5",
+            "--quiet",
+            "--out",
+            out,
+        ])
+    };
+    let good = "split\tlabel\ttext\ntraining\ta\tone two\ntraining\tb\tthree four\ntraining\ta\tone five\ntraining\tb\tthree six\n";
+    // Empty text.
+    let e = train(&w("empty.tsv", format!("{good}test\ta\t   \n").as_bytes()));
+    assert!(
+        e.contains("empty.tsv") && e.contains("line 6") && e.contains("text"),
+        "{e}"
+    );
+    // A label in the test split that training never saw.
+    let e = train(&w(
+        "unknown.tsv",
+        format!("{good}test\tzebra\tone two\n").as_bytes(),
+    ));
+    assert!(e.contains("line 6") && e.contains("zebra"), "{e}");
+    // Non-UTF-8 bytes.
+    let mut bytes = good.as_bytes().to_vec();
+    bytes.extend_from_slice(b"test\ta\tcaf\xe9 au lait\n");
+    let e = train(&w("latin1.tsv", &bytes));
+    assert!(e.contains("line 6") && e.contains("UTF-8"), "{e}");
+    // Missing column.
+    let e = err(&[
+        "train",
+        "text",
+        "--data",
+        &w("ok.tsv", good.as_bytes()),
+        "--text-column",
+        "note",
+        "--quiet",
+        "--out",
+        out,
+    ]);
+    assert!(e.contains("note") && e.contains("ok.tsv"), "{e}");
+    assert!(!Path::new(out).exists());
+}
