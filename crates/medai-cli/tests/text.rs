@@ -215,7 +215,79 @@ fn multilabel_text() {
     }
     let data = dir.path().join("ml.csv");
     std::fs::write(&data, s).unwrap();
+    // GloVe-format vectors for part of the vocabulary initialise the embedding layer.
+    let glove = dir.path().join("glove.txt");
+    let vec16 = |seed: usize| -> String {
+        (0..16)
+            .map(|k| format!("{:.3}", ((seed * 31 + k * 7) % 13) as f32 / 13.0 - 0.5))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    std::fs::write(
+        &glove,
+        format!(
+            "asthma {}\ndiabetes {}\nunrelated {}\n",
+            vec16(1),
+            vec16(2),
+            vec16(3)
+        ),
+    )
+    .unwrap();
     let b = dir.path().join("ml.medai");
+    ok(&[
+        "train",
+        "text",
+        "--data",
+        data.to_str().unwrap(),
+        "--label-column",
+        "labels",
+        "--label-separator",
+        ";",
+        "--arch",
+        "cnn",
+        "--epochs",
+        "1",
+        "--embed-dim",
+        "16",
+        "--word-vectors",
+        glove.to_str().unwrap(),
+        "--min-freq",
+        "1",
+        "--quiet",
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("manifest.json")).unwrap()).unwrap();
+    assert!(
+        m["training"]["load"]
+            .as_str()
+            .unwrap()
+            .contains("2 with pretrained vectors"),
+        "{}",
+        m["training"]["load"]
+    );
+    let e = err(&[
+        "train",
+        "text",
+        "--data",
+        data.to_str().unwrap(),
+        "--label-column",
+        "labels",
+        "--label-separator",
+        ";",
+        "--word-vectors",
+        glove.to_str().unwrap(),
+        "--embed-dim",
+        "8",
+        "--quiet",
+        "--out",
+        dir.path().join("x.medai").to_str().unwrap(),
+    ]);
+    assert!(
+        e.contains("glove.txt") && e.contains("16") && e.contains("8"),
+        "{e}"
+    );
     ok(&[
         "train",
         "text",
