@@ -177,7 +177,9 @@ fn valid_extra_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        && ![MANIFEST, WEIGHTS, CARD, CHECKSUMS].contains(&name)
+        && ![MANIFEST, WEIGHTS, CARD, CHECKSUMS]
+            .iter()
+            .any(|own| own.eq_ignore_ascii_case(name))
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -9,7 +9,9 @@ use medai_bundle::{Bundle, Manifest};
 use medai_nn::Device;
 use medai_nn::molecule::{MolObjective, MolTask, TargetScaler};
 use medai_nn::text::{TextArch, TextModel, TextModelConfig, TextSource};
-use medai_nn::training::{ClassObjective, OptimizerKind, Schedule, TrainConfig, TrainIo};
+use medai_nn::training::{
+    ClassObjective, OptimizerKind, Schedule, SelectBy, Selection, TrainConfig, TrainIo,
+};
 use medai_report::evaluation::{EvalInput, Evaluation, Scored, evaluate};
 use medai_text::{
     Encoded, LabelSet, ReadOptions, SplitName, TextDataset, TextRecord, Tokenizer, VocabOptions,
@@ -77,10 +79,10 @@ pub struct TrainTextArgs {
     /// Hidden size per direction (recurrent models).
     #[arg(long, default_value_t = 128)]
     pub hidden: usize,
-    /// Dropout.
+    /// Dropout on embeddings and the pooled vector (word models; BERT keeps its config.json's).
     #[arg(long, default_value_t = 0.5)]
     pub dropout: f64,
-    /// Epochs (default: 30 for word models, 4 for bert).
+    /// Epochs (default: 15 for word models, 4 for bert).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Batch size.
@@ -99,6 +101,10 @@ pub struct TrainTextArgs {
     /// Stop after this many epochs without validation improvement (0: never).
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
+    /// What picks the best epoch (and drives early stopping) of a single-label model:
+    /// validation accuracy, loss or (macro one-vs-rest) AUC. Multi-label models use mean AUC.
+    #[arg(long, default_value = "accuracy", value_parser = ["accuracy", "loss", "auc"])]
+    pub select: String,
     /// Class weights: none or balanced.
     #[arg(long, default_value = "none", value_parser = ["none", "balanced"])]
     pub class_weights: String,
@@ -302,9 +308,8 @@ fn evaluate_split(
     raw: Option<&[Vec<f64>]>,
     val: Option<Scored>,
     temperature: f64,
-    seed: u64,
+    opts: &medai_report::evaluation::EvalOptions,
 ) -> Result<Evaluation> {
-    let opts = crate::evaluate::EvalFlags::default().options(0.5, seed)?;
     let input = EvalInput {
         classes,
         mode: label_mode(classes.len(), false),
@@ -315,7 +320,7 @@ fn evaluate_split(
         temperature,
         attributes: &[],
     };
-    evaluate(&input, &opts).map_err(|e| anyhow!("evaluating the {split} split: {e}"))
+    evaluate(&input, opts).map_err(|e| anyhow!("evaluating the {split} split: {e}"))
 }
 
 /// Keep a split's evaluation; when the evaluator cannot score it (e.g. a split with one class
@@ -374,6 +379,24 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
     let t0 = std::time::Instant::now();
     let arch = TextArch::parse(&a.arch).ok_or_else(|| anyhow!("--arch {:?}", a.arch))?;
     let multi = a.label_separator.is_some();
+    let selection = match a.select.as_str() {
+        "loss" => Selection::Loss,
+        "auc" => Selection::Auc,
+        _ => Selection::Accuracy,
+    };
+    if !(0.0..1.0).contains(&a.dropout) {
+        bail!("--dropout {}: expected a value in [0, 1)", a.dropout);
+    }
+    if !(0.0..1.0).contains(&a.warmup) {
+        bail!("--warmup {}: expected a fraction in [0, 1)", a.warmup);
+    }
+    if a.hidden == 0 || a.embed_dim == 0 {
+        bail!("--hidden and --embed-dim must be at least 1");
+    }
+    let min_len = if arch == TextArch::Bert { 3 } else { 1 };
+    if a.max_len < min_len {
+        bail!("--max-len {}: expected at least {min_len}", a.max_len);
+    }
     let ds = TextDataset::read(
         &a.data,
         &ReadOptions {
@@ -384,7 +407,24 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
             delimiter: None,
         },
     )?;
-    let rows = split_rows(&ds, &a)?;
+    let mut rows = split_rows(&ds, &a)?;
+    if multi && a.split_column.is_none() {
+        // Random splits stratify by first label; a row whose other labels never reach training
+        // goes back to training rather than failing the run.
+        let known = LabelSet::from_records(rows.train.iter().map(|&r| &ds.records[r]));
+        let unseen = |r: &usize| {
+            ds.records[*r]
+                .labels
+                .iter()
+                .any(|l| known.index(l).is_none())
+        };
+        for part in [&mut rows.val, &mut rows.test] {
+            let moved: Vec<usize> = part.iter().copied().filter(|r| unseen(r)).collect();
+            part.retain(|r| !unseen(r));
+            rows.train.extend(moved);
+        }
+        rows.train.sort_unstable();
+    }
     if rows.train.is_empty() || rows.val.is_empty() {
         bail!(
             "{}: {} training and {} validation documents; need at least one of each",
@@ -483,14 +523,31 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
         }
         (Tokenizer::Word(vocab), net, model, note)
     };
-    net_cfg.dropout = a.dropout;
+    if !bert {
+        net_cfg.dropout = a.dropout;
+    }
     let t_tok = std::time::Instant::now();
     let docs = encode_all(&tokenizer, &ds.records, a.max_len);
+    if let Some(b) = &net_cfg.bert {
+        let vocab = b.bert.vocab_size;
+        if let Some((r, id)) = docs.iter().enumerate().find_map(|(r, d)| {
+            d.ids
+                .iter()
+                .find(|&&i| i as usize >= vocab)
+                .map(|&i| (r, i))
+        }) {
+            bail!(
+                "line {}: the tokenizer gives id {id} but the checkpoint's config.json has vocab_size {vocab} ({})",
+                ds.records[r].line,
+                a.pretrained.as_deref().unwrap_or(Path::new("")).display()
+            );
+        }
+    }
     let tokenize_s = t_tok.elapsed().as_secs_f64();
     let pad = tokenizer.pad_id();
     let min_len = model.min_len();
 
-    let epochs = a.epochs.unwrap_or(if bert { 4 } else { 30 });
+    let epochs = a.epochs.unwrap_or(if bert { 4 } else { 15 });
     let cfg = TrainConfig {
         epochs,
         batch_size: a.batch_size.max(1),
@@ -566,11 +623,14 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
             rows.train.clone(),
             rows.val.clone(),
         );
-        let objective = ClassObjective::new(
-            cfg.class_weights,
-            &rows.train.iter().map(|&r| class_y[r]).collect::<Vec<_>>(),
-            k,
-        );
+        let objective = SelectBy {
+            inner: ClassObjective::new(
+                cfg.class_weights,
+                &rows.train.iter().map(|&r| class_y[r]).collect::<Vec<_>>(),
+                k,
+            ),
+            score: selection,
+        };
         medai_nn::training::fit_objective(model, &source, &objective, &cfg, &ad, &io)?
     };
     let train_s = t_train.elapsed().as_secs_f64();
@@ -611,6 +671,7 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
         }
         let t = fit.as_ref().map(|f| f.temperature).unwrap_or(1.0);
         let val_served = crate::evaluate::calibrate(&val_raw, t);
+        let eval_opts = crate::evaluate::EvalFlags::default().options(0.5, a.seed)?;
         let ev = evaluate_split(
             &labels.names,
             "val",
@@ -621,7 +682,7 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
             Some(&val_raw),
             None,
             t,
-            a.seed,
+            &eval_opts,
         );
         record(&mut metrics, &mut evaluations, "val", ev, &yv, &val_served);
         if !rows.test.is_empty() {
@@ -641,7 +702,7 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
                     probs: &val_served,
                 }),
                 t,
-                a.seed,
+                &eval_opts,
             );
             record(&mut metrics, &mut evaluations, "test", ev, &yt, &served);
         }
@@ -678,6 +739,7 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
     manifest.training = json!({
         "config": cfg,
         "arch": arch.name(),
+        "select": if multi { "auc" } else { a.select.as_str() },
         "pretrained": a.pretrained.as_ref().map(|p| p.display().to_string()),
         "word_vectors": a.word_vectors.as_ref().map(|p| p.display().to_string()),
         "load": load_note,
@@ -845,24 +907,34 @@ impl LoadedText {
 }
 
 /// `medai eval` on a text bundle: the bundle's own split when `data` is its training file, else
-/// the file's split column, else every row.
+/// the file's split column, else every row (reported as split `all`). Binary thresholds are
+/// chosen on the validation rows, as at training time.
 pub fn eval(a: &crate::commands::EvalArgs) -> Result<()> {
     let loaded = load(&a.model, &a.device)?;
     let p = &loaded.prep;
     let m = &loaded.manifest;
-    let ds = TextDataset::read(
-        &a.data,
-        &ReadOptions {
-            text_column: p.text_column.clone(),
-            label_column: Some(p.label_column.clone()),
-            split_column: p
-                .split_column
-                .clone()
-                .filter(|c| has_column(&a.data, c).unwrap_or(false)),
-            label_separator: p.label_separator,
-            delimiter: None,
-        },
-    )?;
+    let opts = ReadOptions {
+        text_column: p.text_column.clone(),
+        label_column: Some(p.label_column.clone()),
+        split_column: p.split_column.clone(),
+        label_separator: p.label_separator,
+        delimiter: None,
+    };
+    // Another file may lack the split column: then every row is scored.
+    let ds = match TextDataset::read(&a.data, &opts) {
+        Err(medai_text::TextError::MissingColumn { column, .. })
+            if Some(&column) == p.split_column.as_ref() =>
+        {
+            TextDataset::read(
+                &a.data,
+                &ReadOptions {
+                    split_column: None,
+                    ..opts.clone()
+                },
+            )?
+        }
+        other => other?,
+    };
     let labels = LabelSet {
         names: m.classes.clone(),
     };
@@ -875,11 +947,12 @@ pub fn eval(a: &crate::commands::EvalArgs) -> Result<()> {
             .filter_map(|v| v.as_u64())
             .collect()
     };
+    let (test_lines, val_lines) = (recorded("test"), recorded("val"));
     let split_of = |r: &TextRecord| -> &'static str {
         if same_file {
-            if recorded("test").contains(&r.line) {
+            if test_lines.contains(&r.line) {
                 "test"
-            } else if recorded("val").contains(&r.line) {
+            } else if val_lines.contains(&r.line) {
                 "val"
             } else {
                 "train"
@@ -897,18 +970,21 @@ pub fn eval(a: &crate::commands::EvalArgs) -> Result<()> {
     if !["test", "val", "train", "all"].contains(&want) {
         bail!("--split {want:?}: expected test, val, train or all");
     }
+    let splits: Vec<&str> = ds.records.iter().map(split_of).collect();
+    let unsplit = splits.iter().all(|s| *s == "all");
     let rows: Vec<usize> = (0..ds.records.len())
-        .filter(|&r| {
-            want == "all" || split_of(&ds.records[r]) == want || split_of(&ds.records[r]) == "all"
-        })
+        .filter(|&r| want == "all" || unsplit || splits[r] == want)
         .collect();
     if rows.is_empty() {
         bail!("{}: no rows in split {want:?}", a.data.display());
     }
-    let docs: Vec<Encoded> = rows
-        .iter()
-        .map(|&r| loaded.tokenizer.encode(&ds.records[r].text, p.max_len))
-        .collect();
+    let split_name = if unsplit { "all" } else { want };
+    let encode = |rows: &[usize]| -> Vec<Encoded> {
+        rows.iter()
+            .map(|&r| loaded.tokenizer.encode(&ds.records[r].text, p.max_len))
+            .collect()
+    };
+    let docs = encode(&rows);
     let refs: Vec<&Encoded> = docs.iter().collect();
     let t0 = std::time::Instant::now();
     let (served, raw) = loaded.probabilities(&refs);
@@ -922,24 +998,46 @@ pub fn eval(a: &crate::commands::EvalArgs) -> Result<()> {
             }
             y.push(h);
         }
-        multilabel_summary(&labels.names, want, &y, &served)?
+        multilabel_summary(&labels.names, split_name, &y, &served)?
     } else {
-        let y: Vec<usize> = rows
-            .iter()
-            .map(|&r| Ok(labels.encode(&ds.records[r], &ds.path)?[0]))
-            .collect::<Result<_>>()?;
+        let class_of = |rows: &[usize]| -> Result<Vec<usize>> {
+            rows.iter()
+                .map(|&r| Ok(labels.encode(&ds.records[r], &ds.path)?[0]))
+                .collect()
+        };
+        let y = class_of(&rows)?;
+        // Thresholds come from the validation rows unless validation is what is evaluated.
+        let val_rows: Vec<usize> = if split_name == "val" || unsplit {
+            Vec::new()
+        } else {
+            (0..ds.records.len())
+                .filter(|&r| splits[r] == "val")
+                .collect()
+        };
+        let val = if val_rows.is_empty() {
+            None
+        } else {
+            let vd = encode(&val_rows);
+            let vr: Vec<&Encoded> = vd.iter().collect();
+            Some((class_of(&val_rows)?, loaded.probabilities(&vr).0))
+        };
         let t = crate::evaluate::temperature_of(m);
+        let threshold = a
+            .threshold
+            .or_else(|| m.training.get("threshold").and_then(|t| t.as_f64()))
+            .unwrap_or(0.5);
+        let seed = m.training["seed"].as_u64().unwrap_or(a.seed);
         let ev = evaluate_split(
             &labels.names,
-            want,
+            split_name,
             Scored {
                 labels: &y,
                 probs: &served,
             },
-            (t != 1.0).then_some(&raw[..]),
-            None,
+            Some(&raw),
+            val.as_ref().map(|(labels, probs)| Scored { labels, probs }),
             t,
-            a.seed,
+            &a.eval.options(threshold, seed)?,
         )?;
         if let Some(dir) = &a.report {
             crate::evaluate::write_report(
@@ -965,27 +1063,12 @@ pub fn eval(a: &crate::commands::EvalArgs) -> Result<()> {
     }
     match a.format {
         crate::commands::Format::Json => println!("{}", serde_json::to_string_pretty(&v)?),
-        _ => print!("{}", crate::report::metrics_table(want, &v, &m.classes)),
+        _ => print!(
+            "{}",
+            crate::report::metrics_table(split_name, &v, &m.classes)
+        ),
     }
     Ok(())
-}
-
-fn has_column(path: &Path, column: &str) -> Result<bool> {
-    let tsv = matches!(
-        path.extension()
-            .and_then(|e| e.to_str())
-            .map(|e| e.to_ascii_lowercase())
-            .as_deref(),
-        Some("tsv") | Some("tab")
-    );
-    let mut r = csv::ReaderBuilder::new()
-        .delimiter(if tsv { b'\t' } else { b',' })
-        .from_path(path)
-        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    Ok(r.byte_headers()
-        .map_err(|e| anyhow!("{}: {e}", path.display()))?
-        .iter()
-        .any(|h| h == column.as_bytes()))
 }
 
 /// The documents of `medai predict` on a text bundle: `--data` rows or whole text files.
@@ -1054,10 +1137,19 @@ pub fn predict(a: &crate::commands::PredictArgs) -> Result<()> {
     let secs = t0.elapsed().as_secs_f64();
     let classes = &loaded.manifest.classes;
     let multi = loaded.multi();
+    // The class each document is explained for: the most probable one; with a single sigmoid
+    // output, 1 when the label is predicted present.
     let predicted: Vec<usize> = probs
         .iter()
-        .map(|p| medai_nn::training::argmax(p))
+        .map(|p| {
+            if p.len() == 1 {
+                (p[0] >= 0.5) as usize
+            } else {
+                medai_nn::training::argmax(p)
+            }
+        })
         .collect();
+    let p_of = |i: usize| probs[i][predicted[i].min(probs[i].len() - 1)];
     let label_of = |i: usize| -> String {
         if multi {
             let v: Vec<&str> = probs[i]
@@ -1120,7 +1212,7 @@ pub fn predict(a: &crate::commands::PredictArgs) -> Result<()> {
             println!(
                 "{src}: {} (p = {:.3}); top tokens by {method}: {}",
                 label_of(i),
-                probs[i][predicted[i]],
+                p_of(i),
                 top_tokens(e, &weights[i], 8)
             );
             println!("  {}", highlight_terminal(text, e, &weights[i]));
@@ -1128,7 +1220,7 @@ pub fn predict(a: &crate::commands::PredictArgs) -> Result<()> {
                 "<section><h2>{}</h2><p class=\"pred\">{} — p = {:.3}</p><p class=\"doc\">{}</p></section>\n",
                 escape(src),
                 escape(&label_of(i)),
-                probs[i][predicted[i]],
+                p_of(i),
                 highlight_html(text, e, &weights[i])
             ));
         }

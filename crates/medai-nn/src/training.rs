@@ -99,6 +99,45 @@ impl Objective for ClassObjective {
     }
 }
 
+/// [`ClassObjective`] with another validation score choosing the best epoch: accuracy (ties
+/// broken by the lower validation loss) or minus the validation log-loss. For many-class
+/// problems (text topics) macro AUC keeps rising after accuracy and loss have stopped improving.
+#[derive(Clone, Debug)]
+pub struct SelectBy {
+    /// The loss and figures.
+    pub inner: ClassObjective,
+    /// `accuracy` or `loss`.
+    pub score: Selection,
+}
+
+/// What picks the best epoch of a classifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Selection {
+    /// Validation AUC (the default of [`ClassObjective`]).
+    Auc,
+    /// Validation accuracy.
+    Accuracy,
+    /// Minus the validation log-loss.
+    Loss,
+}
+
+impl Objective for SelectBy {
+    type Target = usize;
+    fn loss(&self, outputs: Tensor<2>, targets: &[usize]) -> Tensor<1> {
+        self.inner.loss(outputs, targets)
+    }
+    fn validate(&self, outputs: &[Vec<f32>], targets: &[usize]) -> Validation {
+        let mut v = self.inner.validate(outputs, targets);
+        v.score = match self.score {
+            Selection::Auc => v.score,
+            Selection::Accuracy => v.accuracy.unwrap_or(f64::NAN),
+            Selection::Loss => -v.loss,
+        };
+        v
+    }
+}
+
 /// Class probabilities from one row of logits (sigmoid for one, softmax for several).
 fn probabilities_row(o: &[f32]) -> Vec<f64> {
     if o.len() == 1 {
@@ -183,7 +222,8 @@ pub enum Schedule {
         end: f64,
     },
     /// Linear warm-up from 0 to `lr` over the first `warmup` fraction of all steps, then linear
-    /// decay to 0 at the last step (BERT fine-tuning; `transformers`' linear schedule).
+    /// decay to 0 at the last step (BERT fine-tuning, as `transformers`'
+    /// `get_linear_schedule_with_warmup`; the warm-up step count is rounded).
     Linear {
         /// Fraction of the steps spent warming up.
         warmup: f64,
