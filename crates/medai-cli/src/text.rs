@@ -82,7 +82,7 @@ pub struct TrainTextArgs {
     /// Dropout on embeddings and the pooled vector (word models; BERT keeps its config.json's).
     #[arg(long, default_value_t = 0.5)]
     pub dropout: f64,
-    /// Epochs (default: 15 for word models, 4 for bert).
+    /// Epochs (default: 30 for word models, 4 for bert).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Batch size.
@@ -547,7 +547,7 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
     let pad = tokenizer.pad_id();
     let min_len = model.min_len();
 
-    let epochs = a.epochs.unwrap_or(if bert { 4 } else { 15 });
+    let epochs = a.epochs.unwrap_or(if bert { 4 } else { 30 });
     let cfg = TrainConfig {
         epochs,
         batch_size: a.batch_size.max(1),
