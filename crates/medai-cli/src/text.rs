@@ -270,12 +270,7 @@ fn encode_all(tok: &Tokenizer, records: &[TextRecord], max_len: usize) -> Vec<En
 fn softmax_rows(logits: &[Vec<f32>]) -> Vec<Vec<f64>> {
     logits
         .iter()
-        .map(|o| {
-            let m = o.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-            let e: Vec<f64> = o.iter().map(|&x| (x as f64 - m).exp()).collect();
-            let s: f64 = e.iter().sum();
-            e.into_iter().map(|x| x / s).collect()
-        })
+        .map(|o| medai_nn::training::softmax_row(o))
         .collect()
 }
 

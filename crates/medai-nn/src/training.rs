@@ -144,11 +144,16 @@ fn probabilities_row(o: &[f32]) -> Vec<f64> {
         let p = 1.0 / (1.0 + (-(o[0] as f64)).exp());
         vec![1.0 - p, p]
     } else {
-        let m = o.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-        let e: Vec<f64> = o.iter().map(|&x| (x as f64 - m).exp()).collect();
-        let s: f64 = e.iter().sum();
-        e.into_iter().map(|x| x / s).collect()
+        softmax_row(o)
     }
+}
+
+/// Softmax of one row of logits (computed in f64, shifted by the row's maximum).
+pub fn softmax_row(o: &[f32]) -> Vec<f64> {
+    let m = o.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+    let e: Vec<f64> = o.iter().map(|&x| (x as f64 - m).exp()).collect();
+    let s: f64 = e.iter().sum();
+    e.into_iter().map(|x| x / s).collect()
 }
 
 /// Which part of the data a batch comes from.
