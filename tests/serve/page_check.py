@@ -2,14 +2,17 @@
 """Drive the `medai serve` web page (GET /) in headless Chromium.
 
 usage: python3 tests/serve/page_check.py URL TOKEN IMAGE
+       python3 tests/serve/page_check.py URL TOKEN text:DOCUMENT   (first model a text model)
        PAGE_SCREENSHOT=shot.png saves a screenshot of the rendered result.
 needs: pip install selenium; apt-get install chromium chromium-driver
 
 Checks: a wrong token shows an error in #error; the right token fills select#model; the model
 card appears in pre#card; uploading IMAGE through input#file renders a result
 (#result[data-state=done]) whose #label is a class name, with one .bar per class in #probs and
-a decoded Grad-CAM overlay (img#overlay naturalWidth > 0). Exit status 0 on success, 1 on
-failure (with the reason).
+a decoded Grad-CAM overlay (img#overlay naturalWidth > 0). With text:DOCUMENT the document is
+typed into textarea#text instead and submitted with button#analyse; the result must show the
+label and bars, and #highlight must reproduce the document with at least one shaded <mark>
+token. Exit status 0 on success, 1 on failure (with the reason).
 """
 import json
 import os
@@ -83,8 +86,17 @@ def run(driver, url, token, image):
              d.find_element(By.ID, "card").text.strip()))
     check(len(driver.find_element(By.ID, "card").text.strip()) > 20, "pre#card is (nearly) empty")
 
-    # Upload the image and wait for the rendered prediction.
-    driver.find_element(By.ID, "file").send_keys(os.path.abspath(image))
+    doc = image[len("text:"):] if image.startswith("text:") else None
+    if doc is not None:
+        area = driver.find_element(By.ID, "text")
+        check(area.is_displayed(), "textarea#text is not shown for a text model")
+        check(not driver.find_element(By.ID, "drop").is_displayed(),
+              "the image drop zone is shown for a text model")
+        area.send_keys(doc)
+        driver.find_element(By.ID, "analyse").click()
+    else:
+        # Upload the image and wait for the rendered prediction.
+        driver.find_element(By.ID, "file").send_keys(os.path.abspath(image))
     state = wait(driver, 30, "#result[data-state=done]",
                  lambda d: (lambda s: s if s in ("done", "error") else None)(
                      d.find_element(By.ID, "result").get_attribute("data-state")))
@@ -96,6 +108,15 @@ def run(driver, url, token, image):
     check(len(bars) == len(classes), f"#probs has {len(bars)} .bar, expected {len(classes)}")
     for c in classes:
         check(any(c in b.text and "%" in b.text for b in bars), f"no bar shows class {c!r} with a percentage")
+    decision = driver.find_element(By.ID, "decision").text.strip()
+    if doc is not None:
+        shown = driver.find_element(By.ID, "highlight").text
+        check(" ".join(shown.split()) == " ".join(doc.split()),
+              f"#highlight shows {shown!r}, not the document")
+        marks = [m.text for m in driver.find_elements(By.CSS_SELECTOR, "#highlight mark")]
+        check(marks, "#highlight has no shaded token")
+        return {"model": name, "label": label, "decision": decision or None,
+                "bars": [b.text.replace("\n", " ") for b in bars], "marked": marks}
     width = driver.execute_script("const i = document.getElementById('overlay');"
                                   "return i.complete ? i.naturalWidth : 0")
     check(width > 0, "img#overlay is not a decoded image (naturalWidth 0)")
@@ -108,7 +129,7 @@ def main():
     if len(sys.argv) != 4:
         sys.exit("usage: python3 tests/serve/page_check.py URL TOKEN IMAGE")
     url, token, image = sys.argv[1:]
-    if not os.path.isfile(image):
+    if not image.startswith("text:") and not os.path.isfile(image):
         sys.exit(f"page_check: FAILED: no such image file {image}")
     opts = webdriver.ChromeOptions()
     opts.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")

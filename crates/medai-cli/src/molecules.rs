@@ -124,8 +124,8 @@ fn file_sha256(path: &Path) -> Result<String> {
     Ok(format!("{:x}", Sha256::digest(&bytes)))
 }
 
-fn scaled_extra(ds: &MolDataset, s: &TargetScaler) -> Vec<Vec<f32>> {
-    ds.features
+fn scaled_extra(features: &[Vec<f64>], s: &TargetScaler) -> Vec<Vec<f32>> {
+    features
         .iter()
         .map(|r| {
             r.iter()
@@ -344,7 +344,7 @@ pub fn train_molecules(a: TrainMoleculesArgs) -> Result<()> {
             .map(|&r| ds.features[r].iter().map(|&v| Some(v)).collect())
             .collect();
         let fscaler = TargetScaler::fit(&feat_rows, ds.feature_names.len());
-        let extra = scaled_extra(&ds, &fscaler);
+        let extra = scaled_extra(&ds.features, &fscaler);
         let extra_f64: Vec<Vec<f64>> = extra
             .iter()
             .map(|r| r.iter().map(|&v| v as f64).collect())
@@ -619,16 +619,27 @@ pub fn load(path: &Path, device_name: &str) -> Result<LoadedMol> {
 impl LoadedMol {
     /// Ensemble mean and spread for rows `rows` of `ds`.
     pub fn predict(&self, ds: &MolDataset, rows: &[usize]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+        self.predict_graphs(&ds.graphs, &ds.features, rows)
+    }
+
+    /// Ensemble mean and spread for rows `rows` of featurised molecules `graphs` with their
+    /// extra feature columns `features` (unscaled; empty rows when the model has none).
+    pub fn predict_graphs(
+        &self,
+        graphs: &[medai_chem::MolGraph],
+        features: &[Vec<f64>],
+        rows: &[usize],
+    ) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
         let all: Vec<Vec<Vec<f64>>> = self
             .ensemble
             .members
             .iter()
             .zip(&self.prep.members)
             .map(|(m, p)| {
-                let extra = scaled_extra(ds, &p.features);
+                let extra = scaled_extra(features, &p.features);
                 medai_nn::molecule::predict(
                     m,
-                    &ds.graphs,
+                    graphs,
                     &extra,
                     rows,
                     self.prep.task,

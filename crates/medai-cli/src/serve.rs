@@ -1,5 +1,5 @@
-//! `medai serve`, `medai token`, `medai audit`: the service commands, and the adapter that
-//! shows an image bundle to `medai-serve` as a [`Predictor`].
+//! `medai serve`, `medai token`, `medai audit`: the service commands, and the adapters that
+//! show image, text and molecule bundles to `medai-serve` as [`Predictor`]s.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use medai_data::RawImage;
 use medai_nn::data::ImageBatcher;
 use medai_nn::vision::ImageModel;
+use medai_serve::predictor::{InputKind, Inputs, OutputKind, TextExplanation, TokenWeight};
 use medai_serve::{AuthFile, BatchConfig, ModelMeta, Predictor, Role, ServeConfig, Service};
 use sha2::{Digest, Sha256};
 
@@ -23,41 +24,73 @@ pub struct ImagePredictor {
     device: medai_nn::Device,
 }
 
+/// Load any servable bundle (image, text or molecule model) behind the [`Predictor`] trait;
+/// `name` overrides the manifest's name.
+pub fn load_predictor(path: &Path, name: Option<&str>, device: &str) -> Result<Arc<dyn Predictor>> {
+    let task = crate::commands::bundle_task(path)?;
+    Ok(match task.as_str() {
+        crate::text::TASK => Arc::new(TextPredictor::load(path, name, device)?),
+        crate::molecules::TASK => Arc::new(MolPredictor::load(path, name, device)?),
+        "image-classification" => Arc::new(ImagePredictor::load(path, name, device)?),
+        other => bail!(
+            "{}: a {other:?} bundle cannot be served (servable: image-classification, {}, {})",
+            path.display(),
+            crate::text::TASK,
+            crate::molecules::TASK
+        ),
+    })
+}
+
+/// The metadata every served bundle shares: name, task, classes, threshold, temperature, weights
+/// hash, card. Input geometry is zero; image models fill it in.
+fn bundle_meta(
+    path: &Path,
+    name: Option<&str>,
+    input: InputKind,
+    output: OutputKind,
+) -> Result<ModelMeta> {
+    let bundle = medai_bundle::Bundle::read(path)?;
+    let m = &bundle.manifest;
+    let card = if bundle.model_card.is_empty() {
+        medai_bundle::render_model_card(m)
+    } else {
+        bundle.model_card.clone()
+    };
+    let meta = ModelMeta {
+        name: name.unwrap_or(&m.name).to_string(),
+        task: m.task.clone(),
+        input,
+        output,
+        classes: m.classes.clone(),
+        channels: 0,
+        height: 0,
+        width: 0,
+        threshold: m
+            .training
+            .get("threshold")
+            .and_then(|t| t.as_f64())
+            .unwrap_or(0.5),
+        temperature: crate::evaluate::temperature_of(m),
+        bundle_sha256: hex::encode(Sha256::digest(&bundle.weights)),
+        card_markdown: card,
+    };
+    if meta.name.is_empty() || meta.name.contains('/') {
+        bail!(
+            "{}: model name {:?} cannot be used in a URL path",
+            path.display(),
+            meta.name
+        );
+    }
+    Ok(meta)
+}
+
 impl ImagePredictor {
     /// Load and verify a bundle; `name` overrides the manifest's name.
     pub fn load(path: &Path, name: Option<&str>, device: &str) -> Result<ImagePredictor> {
-        let bundle = medai_bundle::Bundle::read(path)?;
         let loaded = load_bundle(path, device)?;
-        let m = &loaded.manifest;
         let spec = &loaded.batcher.spec;
-        let card = if bundle.model_card.is_empty() {
-            medai_bundle::render_model_card(m)
-        } else {
-            bundle.model_card.clone()
-        };
-        let meta = ModelMeta {
-            name: name.unwrap_or(&m.name).to_string(),
-            task: m.task.clone(),
-            classes: m.classes.clone(),
-            channels: spec.channels,
-            height: spec.height,
-            width: spec.width,
-            threshold: m
-                .training
-                .get("threshold")
-                .and_then(|t| t.as_f64())
-                .unwrap_or(0.5),
-            temperature: crate::evaluate::temperature_of(m),
-            bundle_sha256: hex::encode(Sha256::digest(&bundle.weights)),
-            card_markdown: card,
-        };
-        if meta.name.is_empty() || meta.name.contains('/') {
-            bail!(
-                "{}: model name {:?} cannot be used in a URL path",
-                path.display(),
-                meta.name
-            );
-        }
+        let mut meta = bundle_meta(path, name, InputKind::Image, OutputKind::Classes)?;
+        (meta.channels, meta.height, meta.width) = (spec.channels, spec.height, spec.width);
         Ok(ImagePredictor {
             meta,
             model: loaded.model,
@@ -76,11 +109,14 @@ impl Predictor for ImagePredictor {
         self.batcher.spec.apply(image)
     }
 
-    fn predict(&self, inputs: &[f32], n: usize) -> Result<Vec<Vec<f64>>, String> {
+    fn predict(&self, inputs: &Inputs) -> Result<Vec<Vec<f64>>, String> {
+        let Inputs::Tensor { values, n } = inputs else {
+            return Err("an image model takes image tensors".into());
+        };
         let p = medai_nn::image::predict_prepared(
             &self.model,
-            inputs.to_vec(),
-            n,
+            values.clone(),
+            *n,
             &self.batcher.spec,
             &self.device,
         )?;
@@ -101,6 +137,143 @@ impl Predictor for ImagePredictor {
         .map_err(|e| e.to_string())?;
         let heat = maps.first().ok_or("no heat map")?;
         crate::explain::overlay_png(image, heat).map_err(|e| e.to_string())
+    }
+}
+
+/// A text-classification bundle behind the [`Predictor`] trait: documents in, calibrated
+/// class probabilities (or per-label probabilities) out, explained by attention or
+/// gradient × input.
+pub struct TextPredictor {
+    meta: ModelMeta,
+    loaded: crate::text::LoadedText,
+}
+
+impl TextPredictor {
+    /// Load and verify a text bundle; `name` overrides the manifest's name.
+    pub fn load(path: &Path, name: Option<&str>, device: &str) -> Result<TextPredictor> {
+        let loaded = crate::text::load(path, device)?;
+        let output = if loaded.multi() {
+            OutputKind::Labels
+        } else {
+            OutputKind::Classes
+        };
+        let meta = bundle_meta(path, name, InputKind::Text, output)?;
+        Ok(TextPredictor { meta, loaded })
+    }
+
+    fn encode(&self, text: &str) -> medai_text::Encoded {
+        self.loaded.tokenizer.encode(text, self.loaded.prep.max_len)
+    }
+}
+
+impl Predictor for TextPredictor {
+    fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    fn predict(&self, inputs: &Inputs) -> Result<Vec<Vec<f64>>, String> {
+        let Inputs::Strings(docs) = inputs else {
+            return Err("a text model takes documents".into());
+        };
+        let enc: Vec<medai_text::Encoded> = docs.iter().map(|d| self.encode(d)).collect();
+        let refs: Vec<&medai_text::Encoded> = enc.iter().collect();
+        Ok(self.loaded.probabilities(&refs).0)
+    }
+
+    fn explain_text(&self, text: &str, target: usize) -> Result<TextExplanation, String> {
+        let e = self.encode(text);
+        let (method, w) = self
+            .loaded
+            .explain(&[&e], &[target])
+            .map_err(|e| e.to_string())?;
+        let w = w.into_iter().next().ok_or("no explanation")?;
+        let tokens = e
+            .spans
+            .iter()
+            .zip(&e.tokens)
+            .filter_map(|(s, t)| s.map(|s| (s, t)))
+            .zip(crate::text::weighted_spans(&e, &w))
+            .map(|(((start, end), token), (_, weight))| TokenWeight {
+                token: token.clone(),
+                start,
+                end,
+                weight,
+            })
+            .collect();
+        Ok(TextExplanation {
+            method: method.into(),
+            tokens,
+        })
+    }
+}
+
+/// A molecule-property bundle behind the [`Predictor`] trait: SMILES in; the ensemble's mean
+/// and spread per target (regression) or per-task probabilities (classification) out.
+pub struct MolPredictor {
+    meta: ModelMeta,
+    loaded: crate::molecules::LoadedMol,
+}
+
+impl MolPredictor {
+    /// Load and verify a molecule bundle; `name` overrides the manifest's name. Bundles that
+    /// need extra feature columns besides the SMILES cannot be served.
+    pub fn load(path: &Path, name: Option<&str>, device: &str) -> Result<MolPredictor> {
+        let loaded = crate::molecules::load(path, device)?;
+        if !loaded.prep.feature_columns.is_empty() {
+            bail!(
+                "{}: the model also needs the feature columns {}; the service takes SMILES only",
+                path.display(),
+                loaded.prep.feature_columns.join(", ")
+            );
+        }
+        let output = match loaded.prep.task {
+            medai_nn::molecule::MolTask::Regression => OutputKind::Values,
+            medai_nn::molecule::MolTask::Classification => OutputKind::Labels,
+        };
+        let mut meta = bundle_meta(path, name, InputKind::Smiles, output)?;
+        meta.classes = loaded.prep.target_columns.clone();
+        meta.threshold = 0.5;
+        Ok(MolPredictor { meta, loaded })
+    }
+}
+
+/// Parse one SMILES for the service: the same rules as the molecule readers.
+fn parse_smiles(smiles: &str) -> Result<medai_chem::Mol, String> {
+    let s = smiles.trim();
+    medai_chem::Mol::from_smiles(s).map_err(|e| format!("invalid SMILES {s:?}: {e}"))
+}
+
+impl Predictor for MolPredictor {
+    fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+
+    fn check(&self, smiles: &str) -> Result<(), String> {
+        parse_smiles(smiles).map(|_| ())
+    }
+
+    fn predict(&self, inputs: &Inputs) -> Result<Vec<Vec<f64>>, String> {
+        let Inputs::Strings(smiles) = inputs else {
+            return Err("a molecule model takes SMILES".into());
+        };
+        let graphs: Vec<medai_chem::MolGraph> = smiles
+            .iter()
+            .map(|s| parse_smiles(s).map(|m| medai_chem::MolGraph::new(&m)))
+            .collect::<Result<_, _>>()?;
+        let rows: Vec<usize> = (0..graphs.len()).collect();
+        let features = vec![Vec::new(); graphs.len()];
+        let (mean, sd) = self.loaded.predict_graphs(&graphs, &features, &rows);
+        Ok(match self.meta.output {
+            OutputKind::Values => mean
+                .into_iter()
+                .zip(sd)
+                .map(|(mut m, s)| {
+                    m.extend(s);
+                    m
+                })
+                .collect(),
+            _ => mean,
+        })
     }
 }
 
@@ -166,9 +339,9 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             Some((n, p)) if !n.is_empty() && !Path::new(spec).exists() => (Some(n), p),
             _ => (None, spec.as_str()),
         };
-        let p = ImagePredictor::load(Path::new(path), name, &a.device)
+        let p = load_predictor(Path::new(path), name, &a.device)
             .with_context(|| format!("--model {spec}"))?;
-        models.push(Arc::new(p));
+        models.push(p);
     }
     if !(a.batch_delay_ms.is_finite() && a.batch_delay_ms >= 0.0) {
         bail!("--batch-delay-ms {} (expected ≥ 0)", a.batch_delay_ms);

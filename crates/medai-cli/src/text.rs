@@ -879,8 +879,29 @@ fn burn_valid(m: TextModel) -> TextModel {
 }
 
 impl LoadedText {
-    fn multi(&self) -> bool {
+    /// True for a multi-label model (independent sigmoid outputs).
+    pub fn multi(&self) -> bool {
         self.prep.label_separator.is_some()
+    }
+
+    /// Token weights explaining class `targets[i]` for document `i`: attention for recurrent
+    /// models (the same whatever the class), gradient × input otherwise. Returns the method's
+    /// name and one weight per token.
+    pub fn explain(
+        &self,
+        docs: &[&Encoded],
+        targets: &[usize],
+    ) -> Result<(&'static str, Vec<Vec<f32>>)> {
+        let pad = self.tokenizer.pad_id();
+        Ok(
+            match medai_nn::text::attention_weights(&self.model, docs, pad, &self.device) {
+                Some(w) => ("attention", w),
+                None => (
+                    "gradient × input",
+                    medai_nn::text::grad_x_input(&self.model, docs, targets, pad, &self.device)?,
+                ),
+            },
+        )
     }
     /// Served probabilities (temperature-scaled softmax, or per-label sigmoid) and raw ones.
     pub fn probabilities(&self, docs: &[&Encoded]) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
@@ -1183,24 +1204,7 @@ pub fn predict(a: &crate::commands::PredictArgs) -> Result<()> {
         None => {}
     }
     if a.explain {
-        let (method, weights) = match medai_nn::text::attention_weights(
-            &loaded.model,
-            &refs,
-            loaded.tokenizer.pad_id(),
-            &loaded.device,
-        ) {
-            Some(w) => ("attention", w),
-            None => (
-                "gradient × input",
-                medai_nn::text::grad_x_input(
-                    &loaded.model,
-                    &refs,
-                    &predicted,
-                    loaded.tokenizer.pad_id(),
-                    &loaded.device,
-                )?,
-            ),
-        };
+        let (method, weights) = loaded.explain(&refs, &predicted)?;
         let mut html = String::new();
         for (i, (src, text)) in inputs.iter().enumerate() {
             let e = &docs[i];
@@ -1257,7 +1261,7 @@ fn top_tokens(e: &Encoded, w: &[f32], n: usize) -> String {
 
 /// Byte spans of `text` with a weight each (the tokens' spans; WordPiece pieces of one word
 /// stay separate).
-fn weighted_spans(e: &Encoded, w: &[f32]) -> Vec<((usize, usize), f32)> {
+pub(crate) fn weighted_spans(e: &Encoded, w: &[f32]) -> Vec<((usize, usize), f32)> {
     let n = normalised(w);
     e.spans
         .iter()

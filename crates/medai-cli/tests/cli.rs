@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{err, medai, ok};
+use common::{err, http, medai, ok, python_check, serve_start};
 
 /// A grey 16×16 image: class "lesion" has a bright 5×5 square at a random place, "normal" not.
 fn write_png(path: &Path, lesion: bool, seed: u32) {
@@ -888,112 +888,19 @@ fn dicom_nifti_and_deid_commands() {
     );
 }
 
-/// One HTTP/1.1 request on a fresh connection; returns (status, body).
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> (u16, Vec<u8>) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect to medai serve");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    s.write_all(body).unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("response head");
-    let head = String::from_utf8_lossy(&raw[..end]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    assert!(!head.to_ascii_lowercase().contains("chunked"), "{head}");
-    (status, raw[end + 4..].to_vec())
-}
-
-/// Run a Python check script when its tools are installed; CI (`MEDAI_REQUIRE_INTEGRATION=1`)
-/// requires them.
-fn python_check(module: &str, args: &[&str]) {
-    let have = Command::new("python3")
-        .args(["-c", &format!("import {module}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-        && (module != "selenium" || Path::new("/usr/bin/chromedriver").exists());
-    if !have {
-        assert!(
-            std::env::var_os("MEDAI_REQUIRE_INTEGRATION").is_none(),
-            "{module} (or chromium-driver) is not installed; .ci/run installs it"
-        );
-        eprintln!("SKIPPED {args:?}: python module {module} (or chromium-driver) not installed");
-        return;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new("python3")
-        .args(args)
-        .current_dir(&root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn serve_answers_like_predict_for_tritonclient_and_the_web_page() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     synthetic_folder(&data, 12);
     let bundle = dir.path().join("m.medai");
     let (d, b) = (data.to_str().unwrap(), bundle.to_str().unwrap());
     ok(&train_args(d, b, &["--epochs", "1", "--val-split", "0.25"]));
-    let auth = dir.path().join("auth.json");
-    let a = auth.to_str().unwrap();
-    let token = ok(&[
-        "token", "create", "--auth", a, "--role", "predict", "--name", "tests",
-    ]);
-    let token = token.trim().to_string();
-    ok(&[
-        "token", "create", "--auth", a, "--role", "admin", "--name", "ops",
-    ]);
-    let listed = ok(&["token", "list", "--auth", a]);
-    assert!(listed.contains("tests") && listed.contains("admin") && !listed.contains(&token));
-    let audit = dir.path().join("audit.sqlite");
     let model_arg = format!("lesions={b}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_medai"))
-        .args([
-            "serve",
-            "--model",
-            &model_arg,
-            "--addr",
-            "127.0.0.1:0",
-            "--auth",
-            a,
-        ])
-        .args(["--audit", audit.to_str().unwrap()])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    let addr = first
-        .split("http://")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_string();
+    let srv = serve_start(dir.path(), &[&model_arg]);
+    let (addr, token) = (srv.addr.clone(), srv.token.clone());
+    let listed = ok(&["token", "list", "--auth", srv.auth.to_str().unwrap()]);
+    assert!(listed.contains("tests") && listed.contains("admin") && !listed.contains(&token));
 
     // /v1 predict on an upload equals `medai predict` on the same file.
     let img = data.join("lesion/sub/l003.png");
@@ -1048,18 +955,7 @@ fn serve_answers_like_predict_for_tritonclient_and_the_web_page() {
     );
 
     // SIGTERM: graceful shutdown, then the audit chain verifies.
-    // The shell's built-in kill: no procps needed.
-    let killed = Command::new("sh")
-        .args(["-c", &format!("kill -TERM {}", child.id())])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = child.wait().unwrap();
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    assert!(status.success(), "{rest:?}");
-    assert!(rest.iter().any(|l| l.contains("shut down")), "{rest:?}");
-    let verified = ok(&["audit", "verify", "--audit", audit.to_str().unwrap()]);
-    assert!(verified.contains("audit chain intact"), "{verified}");
+    srv.stop();
     let e = err(&[
         "serve",
         "--model",
@@ -1434,6 +1330,47 @@ fn train_molecules_eval_predict_and_bad_input() {
     let ethanol: f64 = rows[0][2].parse().unwrap();
     let spread: f64 = rows[0][3].parse().unwrap();
     assert!(ethanol.is_finite() && spread > 0.0, "{:?}", rows[0]);
+
+    // Served: SMILES in, the same prediction and spread as `medai predict`, over /v1 and through
+    // the Triton client; an invalid SMILES is the caller's 400, naming it.
+    let srv = serve_start(dir.path(), &[&format!("esol={b}")]);
+    let auth = srv.bearer();
+    let th = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "text/plain"),
+    ];
+    let (status, body) = http(&srv.addr, "POST", "/v1/models/esol/predict", &th, b"CCO");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        (v["prediction"][ESOL_Y].as_f64().unwrap() - ethanol).abs() < 1e-5,
+        "{v}"
+    );
+    assert!(
+        (v["uncertainty"][ESOL_Y].as_f64().unwrap() - spread).abs() < 1e-5,
+        "{v}"
+    );
+    let (status, body) = http(&srv.addr, "POST", "/v1/models/esol/predict", &th, b"C1CC");
+    assert_eq!(status, 400);
+    let e: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid SMILES \"C1CC\""),
+        "{e}"
+    );
+    let phenol = (
+        rows[2][2].parse::<f64>().unwrap(),
+        rows[2][3].parse::<f64>().unwrap(),
+    );
+    srv.triton_strings_check(
+        dir.path(),
+        "esol",
+        serde_json::json!({"inputs": ["CCO", "c1ccccc1O"],
+            "outputs": {"prediction": [[ethanol], [phenol.0]], "uncertainty": [[spread], [phenol.1]]}}),
+    );
+    srv.stop();
 
     // Bad input: one clear line naming the row, column or file.
     let bad = dir.path().join("bad.csv");

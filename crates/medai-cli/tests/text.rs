@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 mod common;
-use common::{err, ok};
+use common::{err, http, ok, python_check, serve_start};
 
 const FILLER: &[&str] = &[
     "patient",
@@ -181,6 +181,75 @@ fn train_text_eval_predict_explain() {
     assert_eq!(lines[0], "input,label,p_cardiac,p_infection,p_trauma");
     assert!(lines[1].starts_with("line 2,infection,"), "{p}");
     assert!(lines[2].starts_with("line 3,cardiac,"), "{p}");
+
+    // Served: the documents themselves in, the same probabilities as `medai predict`, over /v1
+    // (with attention on the keyword) and through the Triton client (JSON and binary).
+    let prob_rows: Vec<Vec<f64>> = lines[1..]
+        .iter()
+        .map(|l| {
+            let cells: Vec<&str> = l.rsplitn(4, ',').collect();
+            cells[..3]
+                .iter()
+                .rev()
+                .map(|c| c.parse().unwrap())
+                .collect()
+        })
+        .collect();
+    let srv = serve_start(dir.path(), &[&format!("notes={b}")]);
+    let auth = srv.bearer();
+    let th = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "text/plain"),
+    ];
+    let (status, body) = http(
+        &srv.addr,
+        "POST",
+        "/v1/models/notes/predict?explain=true",
+        &th,
+        b"the patient has pneumonia",
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["label"], "infection");
+    for (c, want) in ["cardiac", "infection", "trauma"].iter().zip(&prob_rows[0]) {
+        let got = v["probabilities"][c].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 1e-5,
+            "{c}: served {got}, predict {want}"
+        );
+    }
+    assert_eq!(v["explanation"]["method"], "attention");
+    let tokens = v["explanation"]["tokens"].as_array().unwrap();
+    let top = tokens
+        .iter()
+        .max_by(|a, b| {
+            a["weight"]
+                .as_f64()
+                .partial_cmp(&b["weight"].as_f64())
+                .unwrap()
+        })
+        .unwrap();
+    assert_eq!(top["token"], "pneumonia", "{tokens:?}");
+    assert_eq!(
+        (top["start"].as_u64(), top["end"].as_u64()),
+        (Some(16), Some(25))
+    );
+    srv.triton_strings_check(
+        dir.path(),
+        "notes",
+        serde_json::json!({"inputs": ["the patient has pneumonia", "cardiac infarction, stable"],
+            "outputs": {"probabilities": prob_rows, "label": ["infection", "cardiac"]}}),
+    );
+    python_check(
+        "selenium",
+        &[
+            "tests/serve/page_check.py",
+            &format!("http://{}", srv.addr),
+            &srv.token,
+            "text:the patient was admitted with a fracture",
+        ],
+    );
+    srv.stop();
 
     // A binary model: eval chooses its operating points on the recorded validation rows, as
     // training did, so every figure matches.

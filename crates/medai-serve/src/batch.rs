@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::predictor::Predictor;
+use crate::predictor::{Inputs, Predictor};
 
 /// Probabilities for each input of a request, or an error message.
 pub type BatchResult = Result<Vec<Vec<f64>>, String>;
 
 struct Job {
-    inputs: Vec<f32>,
+    inputs: Inputs,
     n: usize,
     arrived: Instant,
     reply: oneshot::Sender<BatchResult>,
@@ -74,13 +74,10 @@ impl Batcher {
         Batcher { tx }
     }
 
-    /// Queue `n` preprocessed inputs; the receiver gets their probabilities.
-    pub fn submit(
-        &self,
-        inputs: Vec<f32>,
-        n: usize,
-    ) -> Result<oneshot::Receiver<BatchResult>, SubmitError> {
+    /// Queue a request's inputs; the receiver gets their output rows.
+    pub fn submit(&self, inputs: Inputs) -> Result<oneshot::Receiver<BatchResult>, SubmitError> {
         let (reply, rx) = oneshot::channel();
+        let n = inputs.len();
         let job = Job {
             inputs,
             n,
@@ -137,13 +134,10 @@ fn run(model: Arc<dyn Predictor>, cfg: BatchConfig, rx: Receiver<Job>, on_batch:
         }
         let n: usize = jobs.iter().map(|j| j.n).sum();
         let result = if jobs.len() == 1 {
-            model.predict(&jobs[0].inputs, n)
+            model.predict(&jobs[0].inputs)
         } else {
-            let mut all = Vec::with_capacity(jobs.iter().map(|j| j.inputs.len()).sum());
-            for j in &jobs {
-                all.extend_from_slice(&j.inputs);
-            }
-            model.predict(&all, n)
+            let parts: Vec<&Inputs> = jobs.iter().map(|j| &j.inputs).collect();
+            Inputs::concat(&parts).and_then(|all| model.predict(&all))
         };
         on_batch(n);
         match result {
@@ -172,8 +166,7 @@ fn run(model: Arc<dyn Predictor>, cfg: BatchConfig, rx: Receiver<Job>, on_batch:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::predictor::ModelMeta;
-    use medai_data::RawImage;
+    use crate::predictor::{InputKind, ModelMeta, OutputKind};
     use std::sync::Mutex;
 
     /// p(class 1) = the first input value; records the batch sizes it saw.
@@ -182,18 +175,15 @@ mod tests {
         fn meta(&self) -> &ModelMeta {
             &self.0
         }
-        fn preprocess(&self, _: &RawImage) -> Vec<f32> {
-            vec![0.0]
-        }
-        fn predict(&self, x: &[f32], n: usize) -> Result<Vec<Vec<f64>>, String> {
-            self.1.lock().unwrap().push(n);
+        fn predict(&self, x: &Inputs) -> Result<Vec<Vec<f64>>, String> {
+            let Inputs::Tensor { values: x, n } = x else {
+                return Err("images only".into());
+            };
+            self.1.lock().unwrap().push(*n);
             std::thread::sleep(Duration::from_millis(20));
             Ok(x.iter()
                 .map(|&v| vec![1.0 - f64::from(v), f64::from(v)])
                 .collect())
-        }
-        fn explain(&self, _: &RawImage, _: usize, _: &str) -> Result<Vec<u8>, String> {
-            Err("no".into())
         }
     }
 
@@ -202,6 +192,8 @@ mod tests {
         let meta = ModelMeta {
             name: "echo".into(),
             task: "t".into(),
+            input: InputKind::Image,
+            output: OutputKind::Classes,
             classes: vec!["a".into(), "b".into()],
             channels: 1,
             height: 1,
@@ -221,7 +213,14 @@ mod tests {
         let mut waits = Vec::new();
         for i in 0..40 {
             let v = i as f32 / 100.0;
-            waits.push((v, b.submit(vec![v], 1).unwrap()));
+            waits.push((
+                v,
+                b.submit(Inputs::Tensor {
+                    values: vec![v],
+                    n: 1,
+                })
+                .unwrap(),
+            ));
         }
         for (v, rx) in waits {
             let rows = rx.await.unwrap().unwrap();

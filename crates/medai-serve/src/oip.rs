@@ -21,7 +21,7 @@ pub enum TensorData {
     F32(Vec<f32>),
     /// `UINT8`.
     U8(Vec<u8>),
-    /// `BYTES`: one byte string per element (here: encoded image files).
+    /// `BYTES`: one byte string per element (encoded image files, documents or SMILES).
     Bytes(Vec<Vec<u8>>),
 }
 
@@ -107,12 +107,24 @@ fn flatten_numbers(v: &Value, out: &mut Vec<f64>, limit: usize) -> Result<(), St
     }
 }
 
+/// How `BYTES` elements written as JSON strings are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonBytes {
+    /// Each string is the base64 of the element (binary files, e.g. encoded images).
+    Base64,
+    /// Each string is the element itself, as UTF-8 (documents, SMILES): what `tritonclient`
+    /// sends for a string array in JSON mode.
+    Utf8,
+}
+
 /// Parse an infer request: JSON header plus the binary section (may be empty).
-/// `max_elements` caps the element count any input may declare.
+/// `max_elements` caps the element count any input may declare; `json_bytes` says how `BYTES`
+/// elements in the JSON `data` are read.
 pub fn parse_request(
     header: &[u8],
     binary: &[u8],
     max_elements: usize,
+    json_bytes: JsonBytes,
 ) -> Result<InferRequest, String> {
     let v: Value =
         serde_json::from_slice(header).map_err(|e| format!("request body is not JSON: {e}"))?;
@@ -217,8 +229,8 @@ pub fn parse_request(
                 .get("data")
                 .ok_or_else(|| format!("{at}: \"data\" (or binary_data_size) is required"))?;
             if elem == 0 {
-                let files =
-                    json_bytes_elements(d, count).map_err(|e| format!("{at}: data: {e}"))?;
+                let files = json_bytes_elements(d, count, json_bytes)
+                    .map_err(|e| format!("{at}: data: {e}"))?;
                 inputs.push(InputTensor {
                     name,
                     shape,
@@ -315,28 +327,36 @@ fn split_bytes_elements(mut b: &[u8], count: usize) -> Result<Vec<Vec<u8>>, Stri
     Ok(out)
 }
 
-/// `BYTES` elements in JSON: strings holding the base64 of each element (binary files cannot
-/// travel as JSON text), flat or nested.
-fn json_bytes_elements(d: &Value, count: usize) -> Result<Vec<Vec<u8>>, String> {
-    fn walk(v: &Value, out: &mut Vec<Vec<u8>>, count: usize) -> Result<(), String> {
+/// `BYTES` elements in JSON, flat or nested: strings holding the base64 of each element (binary
+/// files cannot travel as JSON text) or the UTF-8 element itself.
+fn json_bytes_elements(d: &Value, count: usize, how: JsonBytes) -> Result<Vec<Vec<u8>>, String> {
+    fn walk(v: &Value, out: &mut Vec<Vec<u8>>, count: usize, how: JsonBytes) -> Result<(), String> {
         match v {
-            Value::Array(a) => a.iter().try_for_each(|x| walk(x, out, count)),
+            Value::Array(a) => a.iter().try_for_each(|x| walk(x, out, count, how)),
             Value::String(s) => {
                 if out.len() >= count {
                     return Err(format!("more than the {count} elements the shape allows"));
                 }
-                use base64::Engine;
-                let b = base64::engine::general_purpose::STANDARD
-                    .decode(s.trim())
-                    .map_err(|e| format!("element {} is not base64: {e}", out.len()))?;
+                let b = match how {
+                    JsonBytes::Utf8 => s.as_bytes().to_vec(),
+                    JsonBytes::Base64 => {
+                        use base64::Engine;
+                        base64::engine::general_purpose::STANDARD
+                            .decode(s.trim())
+                            .map_err(|e| format!("element {} is not base64: {e}", out.len()))?
+                    }
+                };
                 out.push(b);
                 Ok(())
             }
-            _ => Err("BYTES data must be base64 strings".into()),
+            _ => Err(match how {
+                JsonBytes::Base64 => "BYTES data must be base64 strings".into(),
+                JsonBytes::Utf8 => "BYTES data must be strings".into(),
+            }),
         }
     }
     let mut out = Vec::new();
-    walk(d, &mut out, count)?;
+    walk(d, &mut out, count, how)?;
     if out.len() != count {
         return Err(format!("{} elements, the shape needs {count}", out.len()));
     }
@@ -413,7 +433,7 @@ mod tests {
     #[test]
     fn json_and_binary_requests_parse_to_the_same_tensor() {
         let j = br#"{"id":"r1","inputs":[{"name":"image","shape":[1,2,2],"datatype":"FP32","data":[[0.5,1],[2,-3]]}],"outputs":[{"name":"probabilities"}]}"#;
-        let a = parse_request(j, &[], 1000).unwrap();
+        let a = parse_request(j, &[], 1000, JsonBytes::Base64).unwrap();
         assert_eq!(a.id.as_deref(), Some("r1"));
         assert_eq!(a.inputs[0].shape, vec![1, 2, 2]);
         assert_eq!(a.inputs[0].data, TensorData::F32(vec![0.5, 1.0, 2.0, -3.0]));
@@ -428,7 +448,7 @@ mod tests {
         body.extend(&bin);
         let len = h.len().to_string();
         let (hd, bd) = split_body(&body, Some(&len)).unwrap();
-        let b = parse_request(hd, bd, 1000).unwrap();
+        let b = parse_request(hd, bd, 1000, JsonBytes::Base64).unwrap();
         assert_eq!(b.inputs, a.inputs);
         assert!(b.binary_output);
         assert_eq!(b.outputs, vec![("label".to_string(), true)]);
@@ -437,7 +457,7 @@ mod tests {
     #[test]
     fn bytes_inputs_in_json_and_binary() {
         let j = br#"{"inputs":[{"name":"image","shape":[2],"datatype":"BYTES","data":["aGk=","AAEC"]}]}"#;
-        let a = parse_request(j, &[], 10).unwrap();
+        let a = parse_request(j, &[], 10, JsonBytes::Base64).unwrap();
         assert_eq!(
             a.inputs[0].data,
             TensorData::Bytes(vec![b"hi".to_vec(), vec![0, 1, 2]])
@@ -450,19 +470,45 @@ mod tests {
             &[0, 1, 2],
         ]
         .concat();
-        let b = parse_request(h, &bin, 10).unwrap();
+        let b = parse_request(h, &bin, 10, JsonBytes::Base64).unwrap();
         assert_eq!(b.inputs, a.inputs);
         assert_eq!(a.inputs[0].data.le_bytes(), bin);
-        let e = parse_request(h, &bin[..12], 10).unwrap_err();
+        let e = parse_request(h, &bin[..12], 10, JsonBytes::Base64).unwrap_err();
         assert!(e.contains("binary section has 12"), "{e}");
         let h1 = br#"{"inputs":[{"name":"image","shape":[1],"datatype":"BYTES","parameters":{"binary_data_size":13}}]}"#;
-        let e = parse_request(h1, &bin, 10).unwrap_err();
+        let e = parse_request(h1, &bin, 10, JsonBytes::Base64).unwrap_err();
         assert!(e.contains("2 BYTES elements, the shape needs 1"), "{e}");
         let bad = br#"{"inputs":[{"name":"image","shape":[1],"datatype":"BYTES","data":["%%%"]}]}"#;
         assert!(
-            parse_request(bad, &[], 10)
+            parse_request(bad, &[], 10, JsonBytes::Base64)
                 .unwrap_err()
                 .contains("not base64")
+        );
+        // Strings as themselves (documents, SMILES), as tritonclient sends them in JSON mode;
+        // the same elements in the binary extension parse to the same tensor.
+        let t = r#"{"inputs":[{"name":"text","shape":[2,1],"datatype":"BYTES","data":[["chest pain é"],["CCO"]]}]}"#;
+        let u = parse_request(t.as_bytes(), &[], 10, JsonBytes::Utf8).unwrap();
+        assert_eq!(
+            u.inputs[0].data,
+            TensorData::Bytes(vec!["chest pain é".as_bytes().to_vec(), b"CCO".to_vec()])
+        );
+        let hb = br#"{"inputs":[{"name":"text","shape":[2,1],"datatype":"BYTES","parameters":{"binary_data_size":24}}]}"#;
+        let bin = [
+            &13u32.to_le_bytes()[..],
+            "chest pain é".as_bytes(),
+            &3u32.to_le_bytes(),
+            b"CCO",
+        ]
+        .concat();
+        assert_eq!(
+            parse_request(hb, &bin, 10, JsonBytes::Utf8).unwrap().inputs,
+            u.inputs
+        );
+        let n = br#"{"inputs":[{"name":"text","shape":[1],"datatype":"BYTES","data":[7]}]}"#;
+        assert!(
+            parse_request(n, &[], 10, JsonBytes::Utf8)
+                .unwrap_err()
+                .contains("must be strings")
         );
     }
 
@@ -484,7 +530,7 @@ mod tests {
             (br#"{"inputs":[{"name":"x","shape":[1,-1],"datatype":"FP32","data":[1]}]}"#, b"", "non-negative"),
         ];
         for (h, b, want) in cases {
-            let e = parse_request(h, b, 1 << 24).unwrap_err();
+            let e = parse_request(h, b, 1 << 24, JsonBytes::Base64).unwrap_err();
             assert!(e.contains(want), "{}: {e}", String::from_utf8_lossy(h));
         }
         assert!(

@@ -26,8 +26,8 @@ use crate::audit::{AuditEvent, AuditLog, now_rfc3339};
 use crate::auth::{AuthFile, Caller, Role};
 use crate::batch::{BatchConfig, Batcher, SubmitError};
 use crate::metrics::Metrics;
-use crate::oip::{self, OutputData, TensorData};
-use crate::predictor::Predictor;
+use crate::oip::{self, JsonBytes, OutputData, TensorData};
+use crate::predictor::{InputKind, Inputs, ModelMeta, OutputKind, Predictor};
 
 /// Service limits and batching.
 #[derive(Clone, Debug)]
@@ -470,19 +470,47 @@ async fn model_meta(
 ) -> Result<Response, ApiError> {
     let c = s.authorize(&h, Role::Predict)?;
     let m = s.model(&name)?.model.meta();
-    let k = m.classes.len();
+    let k = m.classes.len() as i64;
+    let input = match m.input {
+        InputKind::Image => json!({"name": "image", "datatype": "FP32",
+            "shape": [-1, m.channels as i64, m.height as i64, m.width as i64]}),
+        kind => json!({"name": kind.name(), "datatype": "BYTES", "shape": [-1]}),
+    };
+    let outputs = match m.output {
+        OutputKind::Values => json!([
+            {"name": "prediction", "datatype": "FP32", "shape": [-1, k]},
+            {"name": "uncertainty", "datatype": "FP32", "shape": [-1, k]}]),
+        _ => json!([
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, k]},
+            {"name": "label", "datatype": "BYTES", "shape": [-1]}]),
+    };
     Ok(ok_json(
         json!({
             "name": name, "versions": ["1"], "platform": "medai",
-            "inputs": [{"name": "image", "datatype": "FP32",
-                        "shape": [-1, m.channels as i64, m.height as i64, m.width as i64]}],
-            "outputs": [{"name": "probabilities", "datatype": "FP32", "shape": [-1, k as i64]},
-                        {"name": "label", "datatype": "BYTES", "shape": [-1]}],
+            "inputs": [input],
+            "outputs": outputs,
             "parameters": {"classes": m.classes, "task": m.task, "bundle_sha256": m.bundle_sha256,
-                           "threshold": m.threshold, "temperature": m.temperature}
+                           "threshold": m.threshold, "temperature": m.temperature,
+                           "output_kind": output_kind_name(m.output)}
         }),
         Audit::caller(&c),
     ))
+}
+
+fn output_kind_name(o: OutputKind) -> &'static str {
+    match o {
+        OutputKind::Classes => "classes",
+        OutputKind::Labels => "labels",
+        OutputKind::Values => "values",
+    }
+}
+
+/// The names of a model's outputs in the v2 API.
+fn output_names(m: &ModelMeta) -> [&'static str; 2] {
+    match m.output {
+        OutputKind::Values => ["prediction", "uncertainty"],
+        _ => ["probabilities", "label"],
+    }
 }
 
 async fn model_meta_v(
@@ -542,15 +570,14 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Run the batch for `inputs` (n preprocessed images) and map queue errors to HTTP.
+/// Run the batch for `inputs` and map queue errors to HTTP.
 async fn run_batch(
     s: &Service,
     served: &Served,
-    inputs: Vec<f32>,
-    n: usize,
+    inputs: Inputs,
     a: &Audit,
 ) -> Result<Vec<Vec<f64>>, ApiError> {
-    let rx = served.batcher.submit(inputs, n).map_err(|e| {
+    let rx = served.batcher.submit(inputs).map_err(|e| {
         match e {
             SubmitError::Saturated => {
                 ApiError::saturated("the model's queue is full; retry shortly")
@@ -581,14 +608,52 @@ async fn run_batch(
     }
 }
 
-/// Decode an infer request's single input into preprocessed network inputs.
+/// Check one string input (document or SMILES): UTF-8, not blank, accepted by the model.
+fn string_input(model: &dyn Predictor, bytes: &[u8]) -> Result<String, String> {
+    let what = model.meta().input.name();
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        format!(
+            "the {what} is not UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        )
+    })?;
+    if text.trim().is_empty() {
+        return Err(format!("the {what} is empty"));
+    }
+    model.check(text)?;
+    Ok(text.to_string())
+}
+
+/// Decode an infer request's single input into network inputs.
 fn to_network_input(
     s: &Service,
     model: &dyn Predictor,
     t: &oip::InputTensor,
-) -> Result<(Vec<f32>, usize), String> {
+) -> Result<Inputs, String> {
     let m = model.meta();
     let at = format!("input {:?}", t.name);
+    if m.input.is_string() {
+        return match (&t.data, t.shape.as_slice()) {
+            (TensorData::Bytes(items), [_] | [_, 1]) => {
+                if items.is_empty() {
+                    return Err(format!("{at}: the batch is empty"));
+                }
+                let mut out = Vec::with_capacity(items.len());
+                for (i, b) in items.iter().enumerate() {
+                    out.push(string_input(model, b).map_err(|e| format!("{at}[{i}]: {e}"))?);
+                }
+                Ok(Inputs::Strings(out))
+            }
+            (TensorData::Bytes(_), _) => Err(format!(
+                "{at}: BYTES input must have shape [N] or [N, 1], got {:?}",
+                t.shape
+            )),
+            _ => Err(format!(
+                "{at}: this model takes {} strings as BYTES, shape [N]",
+                m.input.name()
+            )),
+        };
+    }
     match (&t.data, t.shape.as_slice()) {
         (TensorData::F32(v), [n, c, h, w]) => {
             if (*c, *h, *w) != (m.channels, m.height, m.width) {
@@ -600,7 +665,10 @@ fn to_network_input(
             if *n == 0 {
                 return Err(format!("{at}: the batch is empty"));
             }
-            Ok((v.clone(), *n))
+            Ok(Inputs::Tensor {
+                values: v.clone(),
+                n: *n,
+            })
         }
         (TensorData::F32(_), _) => Err(format!(
             "{at}: FP32 input must have shape [N, {}, {}, {}], got {:?}",
@@ -638,7 +706,7 @@ fn to_network_input(
                 };
                 out.extend(model.preprocess(&raw));
             }
-            Ok((out, n))
+            Ok(Inputs::Tensor { values: out, n })
         }
         (TensorData::U8(_), _) => Err(format!(
             "{at}: UINT8 input must have shape [N, H, W] or [N, H, W, C], got {:?}",
@@ -651,7 +719,7 @@ fn to_network_input(
                     decode_upload(f, s.cfg.max_pixels).map_err(|e| format!("{at}[{i}]: {e}"))?;
                 out.extend(model.preprocess(&img));
             }
-            Ok((out, *n))
+            Ok(Inputs::Tensor { values: out, n: *n })
         }
         (TensorData::Bytes(_), _) => Err(format!(
             "{at}: BYTES input (encoded image files) must have shape [N], got {:?}",
@@ -692,28 +760,37 @@ async fn infer(
         .map(|v| v.to_str().unwrap_or("?"));
     let (head, bin) = oip::split_body(&body, hl).map_err(|e| ApiError::bad(e).audit(a.clone()))?;
     let max_elements = s.cfg.max_pixels.saturating_mul(4);
-    let req = oip::parse_request(head, bin, max_elements)
+    let meta = model.meta();
+    let json_bytes = if meta.input.is_string() {
+        JsonBytes::Utf8
+    } else {
+        JsonBytes::Base64
+    };
+    let req = oip::parse_request(head, bin, max_elements, json_bytes)
         .map_err(|e| ApiError::bad(e).audit(a.clone()))?;
     if req.inputs.len() != 1 {
         return Err(ApiError::bad(format!(
-            "the model takes exactly one input (\"image\"), got {}",
+            "the model takes exactly one input ({:?}), got {}",
+            meta.input.name(),
             req.inputs.len()
         ))
         .audit(a));
     }
-    let k = model.meta().classes.len();
+    let k = meta.classes.len();
+    let names = output_names(meta);
     for (o, _) in &req.outputs {
-        if o != "probabilities" && o != "label" {
+        if !names.contains(&o.as_str()) {
             return Err(ApiError::bad(format!(
-                "unknown output {o:?} (outputs: probabilities, label)"
+                "unknown output {o:?} (outputs: {})",
+                names.join(", ")
             ))
             .audit(a));
         }
     }
     let t = &req.inputs[0];
     a.input_sha256 = sha256_hex(&t.data.le_bytes());
-    let (x, n) = if matches!(t.data, TensorData::Bytes(_)) {
-        // Image decoding is CPU work: keep it off the async workers.
+    let x = if matches!(t.data, TensorData::Bytes(_)) {
+        // Image decoding and SMILES parsing are CPU work: keep them off the async workers.
         let (s2, m2, t2) = (s.clone(), model.clone(), t.clone());
         tokio::task::spawn_blocking(move || to_network_input(&s2, m2.as_ref(), &t2))
             .await
@@ -722,31 +799,50 @@ async fn infer(
         to_network_input(&s, model.as_ref(), t)
     }
     .map_err(|e| ApiError::bad(e).audit(a.clone()))?;
-    let probs = run_batch(&s, served, x, n, &a).await?;
-    let labels: Vec<String> = probs
-        .iter()
-        .map(|p| model.meta().classes[model.meta().label_index(p)].clone())
-        .collect();
-    a.output = json!({"label": labels, "probabilities": probs}).to_string();
-    let flat: Vec<f32> = probs.iter().flatten().map(|&p| p as f32).collect();
+    let n = x.len();
+    let rows = run_batch(&s, served, x, &a).await?;
     let wanted: Vec<(String, bool)> = if req.outputs.is_empty() {
-        vec![
-            ("probabilities".into(), req.binary_output),
-            ("label".into(), req.binary_output),
-        ]
+        names
+            .iter()
+            .map(|o| (o.to_string(), req.binary_output))
+            .collect()
     } else {
         req.outputs.clone()
     };
-    let outs: Vec<_> = wanted
-        .into_iter()
-        .map(|(name, bin)| {
-            if name == "probabilities" {
-                (name, vec![n, k], OutputData::F32(flat.clone()), bin)
-            } else {
-                (name, vec![n], OutputData::Bytes(labels.clone()), bin)
-            }
-        })
-        .collect();
+    let outs: Vec<_> = if meta.output == OutputKind::Values {
+        let pred: Vec<f32> = rows
+            .iter()
+            .flat_map(|r| &r[..k])
+            .map(|&v| v as f32)
+            .collect();
+        let sd: Vec<f32> = rows
+            .iter()
+            .flat_map(|r| &r[k..])
+            .map(|&v| v as f32)
+            .collect();
+        a.output = json!({"prediction": pred, "uncertainty": sd}).to_string();
+        wanted
+            .into_iter()
+            .map(|(name, bin)| {
+                let v = if name == "prediction" { &pred } else { &sd };
+                (name, vec![n, k], OutputData::F32(v.clone()), bin)
+            })
+            .collect()
+    } else {
+        let labels: Vec<String> = rows.iter().filter_map(|p| meta.label(p)).collect();
+        a.output = json!({"label": labels, "probabilities": rows}).to_string();
+        let flat: Vec<f32> = rows.iter().flatten().map(|&p| p as f32).collect();
+        wanted
+            .into_iter()
+            .map(|(name, bin)| {
+                if name == "probabilities" {
+                    (name, vec![n, k], OutputData::F32(flat.clone()), bin)
+                } else {
+                    (name, vec![n], OutputData::Bytes(labels.clone()), bin)
+                }
+            })
+            .collect()
+    };
     let (json_part, bin_part) = oip::encode_response(&name, req.id.as_deref(), &outs);
     let mut r = if bin_part.is_empty() {
         ([(header::CONTENT_TYPE, "application/json")], json_part).into_response()
@@ -772,8 +868,13 @@ async fn list_models(State(s): State<Arc<Service>>, h: HeaderMap) -> Result<Resp
         .iter()
         .map(|(name, sv)| {
             let m = sv.model.meta();
+            let input = match m.input {
+                InputKind::Image => json!({"kind": "image", "channels": m.channels,
+                                           "height": m.height, "width": m.width}),
+                kind => json!({"kind": kind.name()}),
+            };
             json!({"name": name, "version": "1", "task": m.task, "classes": m.classes,
-                   "input": {"channels": m.channels, "height": m.height, "width": m.width},
+                   "input": input, "output": output_kind_name(m.output),
                    "bundle_sha256": m.bundle_sha256})
         })
         .collect();
@@ -838,6 +939,23 @@ fn decode_upload(bytes: &[u8], max_pixels: usize) -> Result<RawImage, String> {
         .map_err(|e| format!("the image cannot be decoded: {e}"))
 }
 
+/// Run an explanation on the blocking pool; its failure is a 500 naming the reason.
+async fn explanation<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+    a: &Audit,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "explanation failed"))?
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("explanation failed: {e}"),
+            )
+            .audit(a.clone())
+        })
+}
+
 #[derive(serde::Deserialize)]
 struct PredictQuery {
     explain: Option<String>,
@@ -853,6 +971,9 @@ async fn predict(
     let (mut a, served) = s.begin(&h, &name)?;
     let model = served.model.clone();
     let meta = model.meta();
+    if meta.input.is_string() {
+        return predict_string(&s, served, &name, q, &h, body, a).await;
+    }
     let method = match q.explain.as_deref() {
         None | Some("" | "false" | "none") => None,
         Some("true" | "gradcam") => Some("gradcam"),
@@ -891,8 +1012,11 @@ async fn predict(
             .flat_map(|x| x.to_le_bytes())
             .collect::<Vec<u8>>(),
     );
-    let x = model.preprocess(&img);
-    let probs = run_batch(&s, served, x, 1, &a).await?.remove(0);
+    let x = Inputs::Tensor {
+        values: model.preprocess(&img),
+        n: 1,
+    };
+    let probs = run_batch(&s, served, x, &a).await?.remove(0);
     let li = meta.label_index(&probs);
     let label = meta.classes[li].clone();
     let mut out = json!({
@@ -908,18 +1032,110 @@ async fn predict(
     a.output = json!({"label": label, "probabilities": probs}).to_string();
     if let Some(method) = method {
         let m2 = model.clone();
-        let png = tokio::task::spawn_blocking(move || m2.explain(&img, li, method))
-            .await
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "explanation failed"))?
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("explanation failed: {e}"),
-                )
-                .audit(a.clone())
-            })?;
+        let png = explanation(move || m2.explain(&img, li, method), &a).await?;
         out["explanation"] = json!({"method": method, "target": label,
             "overlay_png_base64": base64::engine::general_purpose::STANDARD.encode(png)});
+    }
+    Ok(ok_json(out, a))
+}
+
+/// `/v1/models/{name}/predict` for a text or SMILES model: the body is the document or the
+/// SMILES itself (UTF-8).
+async fn predict_string(
+    s: &Arc<Service>,
+    served: &Served,
+    name: &str,
+    q: PredictQuery,
+    h: &HeaderMap,
+    body: Body,
+    mut a: Audit,
+) -> Result<Response, ApiError> {
+    let model = served.model.clone();
+    let meta = model.meta();
+    let what = meta.input.name();
+    let explain = match q.explain.as_deref() {
+        None | Some("" | "false" | "none") => false,
+        Some("true") if meta.input == InputKind::Text => true,
+        Some(other) if meta.input == InputKind::Text => {
+            return Err(ApiError::bad(format!("explain={other} (expected true)")).audit(a));
+        }
+        Some(_) => {
+            return Err(
+                ApiError::bad(format!("explanations are not available for {what} models")).audit(a),
+            );
+        }
+    };
+    let ct = content_type(h);
+    if !(ct.is_empty() || ct == "text/plain" || ct == "application/octet-stream") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type {ct} (expected the {what} itself as text/plain)"),
+        )
+        .audit(a));
+    }
+    let body = read_body(s, body, &a).await?;
+    a.input_sha256 = sha256_hex(&body);
+    let m2 = model.clone();
+    let text = tokio::task::spawn_blocking(move || string_input(m2.as_ref(), &body))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "input check failed"))?
+        .map_err(|e| ApiError::bad(e).audit(a.clone()))?;
+    let row = run_batch(s, served, Inputs::Strings(vec![text.clone()]), &a)
+        .await?
+        .remove(0);
+    let k = meta.classes.len();
+    let named = |v: &[f64]| -> serde_json::Map<String, Value> {
+        meta.classes
+            .iter()
+            .zip(v)
+            .map(|(c, p)| (c.clone(), json!(p)))
+            .collect()
+    };
+    let mut out = json!({
+        "model": name, "model_version": "1", "bundle_sha256": meta.bundle_sha256,
+        "input_sha256": a.input_sha256, "input": what, "classes": meta.classes,
+    });
+    match meta.output {
+        OutputKind::Values => {
+            out["prediction"] = json!(named(&row[..k]));
+            out["uncertainty"] = json!(named(&row[k..]));
+            a.output = json!({"prediction": &row[..k], "uncertainty": &row[k..]}).to_string();
+        }
+        OutputKind::Labels => {
+            let present: Vec<&String> = meta
+                .classes
+                .iter()
+                .zip(&row)
+                .filter(|(_, p)| **p >= meta.threshold)
+                .map(|(c, _)| c)
+                .collect();
+            out["probabilities"] = json!(named(&row));
+            out["labels"] = json!(present);
+            out["threshold"] = json!(meta.threshold);
+            a.output = json!({"labels": present, "probabilities": row}).to_string();
+        }
+        OutputKind::Classes => {
+            let li = meta.label_index(&row);
+            out["probabilities"] = json!(named(&row));
+            out["label"] = json!(meta.classes[li]);
+            out["threshold"] = json!(meta.threshold);
+            if row.len() == 2 {
+                out["positive_class"] = json!(meta.classes[1]);
+                out["decision"] = json!(if li == 1 { "positive" } else { "negative" });
+            }
+            a.output = json!({"label": meta.classes[li], "probabilities": row}).to_string();
+        }
+    }
+    if explain {
+        // The class explained: the label, or for a multi-label model its most probable label.
+        let target = match meta.output {
+            OutputKind::Classes => meta.label_index(&row),
+            _ => crate::predictor::argmax(&row[..k]),
+        };
+        let m2 = model.clone();
+        let e = explanation(move || m2.explain_text(&text, target), &a).await?;
+        out["explanation"] = json!({"method": e.method, "target": meta.classes[target],
+                                    "tokens": e.tokens});
     }
     Ok(ok_json(out, a))
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use medai_data::RawImage;
+use medai_serve::predictor::{InputKind, Inputs, OutputKind, TextExplanation, TokenWeight};
 use medai_serve::{AuthFile, BatchConfig, ModelMeta, Predictor, Role, ServeConfig, Service};
 
 /// p(class 1) = mean of the input; sleeps `delay` per forward pass.
@@ -35,7 +36,10 @@ impl Predictor for Mean {
         }
         out
     }
-    fn predict(&self, x: &[f32], n: usize) -> Result<Vec<Vec<f64>>, String> {
+    fn predict(&self, x: &Inputs) -> Result<Vec<Vec<f64>>, String> {
+        let Inputs::Tensor { values: x, n } = x else {
+            return Err("images only".into());
+        };
         std::thread::sleep(self.delay);
         let per = x.len() / n;
         Ok(x.chunks(per)
@@ -62,6 +66,8 @@ fn mean_model(delay: Duration) -> Arc<dyn Predictor> {
         meta: ModelMeta {
             name: "mean".into(),
             task: "image-classification".into(),
+            input: InputKind::Image,
+            output: OutputKind::Classes,
             classes: vec!["low".into(), "high".into()],
             channels: 1,
             height: 4,
@@ -73,6 +79,101 @@ fn mean_model(delay: Duration) -> Arc<dyn Predictor> {
         },
         delay,
     })
+}
+
+/// A text stand-in served as `words`: p(urgent) = the share of words that are "pain".
+struct Words(ModelMeta);
+
+impl Predictor for Words {
+    fn meta(&self) -> &ModelMeta {
+        &self.0
+    }
+    fn predict(&self, x: &Inputs) -> Result<Vec<Vec<f64>>, String> {
+        let Inputs::Strings(docs) = x else {
+            return Err("strings only".into());
+        };
+        Ok(docs
+            .iter()
+            .map(|d| {
+                let w: Vec<&str> = d.split_whitespace().collect();
+                let p = w.iter().filter(|&&t| t == "pain").count() as f64 / w.len() as f64;
+                vec![1.0 - p, p]
+            })
+            .collect())
+    }
+    fn explain_text(&self, text: &str, _: usize) -> Result<TextExplanation, String> {
+        let mut tokens = Vec::new();
+        let mut at = 0;
+        for w in text.split_whitespace() {
+            let start = at + text[at..].find(w).unwrap();
+            at = start + w.len();
+            tokens.push(TokenWeight {
+                token: w.into(),
+                start,
+                end: at,
+                weight: if w == "pain" { 1.0 } else { 0.0 },
+            });
+        }
+        Ok(TextExplanation {
+            method: "attention".into(),
+            tokens,
+        })
+    }
+}
+
+/// A molecule stand-in served as `atoms`: predicts the number of carbons, uncertainty 0.1;
+/// refuses SMILES with letters other than C, N, O.
+struct Atoms(ModelMeta);
+
+impl Predictor for Atoms {
+    fn meta(&self) -> &ModelMeta {
+        &self.0
+    }
+    fn check(&self, smiles: &str) -> Result<(), String> {
+        match smiles.find(|c: char| c.is_ascii_alphabetic() && !"CNO".contains(c)) {
+            Some(i) => Err(format!("SMILES {smiles:?} does not parse at {i}")),
+            None => Ok(()),
+        }
+    }
+    fn predict(&self, x: &Inputs) -> Result<Vec<Vec<f64>>, String> {
+        let Inputs::Strings(s) = x else {
+            return Err("strings only".into());
+        };
+        Ok(s.iter()
+            .map(|m| vec![m.matches('C').count() as f64, 0.1])
+            .collect())
+    }
+}
+
+fn string_models() -> Vec<Arc<dyn Predictor>> {
+    let meta = |name: &str, input, output, classes: &[&str]| ModelMeta {
+        name: name.into(),
+        task: "t".into(),
+        input,
+        output,
+        classes: classes.iter().map(|c| c.to_string()).collect(),
+        channels: 0,
+        height: 0,
+        width: 0,
+        threshold: 0.5,
+        temperature: 1.0,
+        bundle_sha256: "cd".repeat(32),
+        card_markdown: String::new(),
+    };
+    vec![
+        Arc::new(Words(meta(
+            "words",
+            InputKind::Text,
+            OutputKind::Classes,
+            &["calm", "urgent"],
+        ))),
+        Arc::new(Atoms(meta(
+            "atoms",
+            InputKind::Smiles,
+            OutputKind::Values,
+            &["carbons"],
+        ))),
+    ]
 }
 
 struct Server {
@@ -88,6 +189,10 @@ impl Server {
         Server::start_with(dir, delay, cfg, None)
     }
 
+    fn start_models(dir: &Path, models: Vec<Arc<dyn Predictor>>, cfg: ServeConfig) -> Server {
+        Server::launch(dir, models, cfg, None)
+    }
+
     /// `tls`: certificate and key PEM files for HTTPS.
     fn start_with(
         dir: &Path,
@@ -95,12 +200,20 @@ impl Server {
         cfg: ServeConfig,
         tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
     ) -> Server {
+        Server::launch(dir, vec![mean_model(delay)], cfg, tls)
+    }
+
+    fn launch(
+        dir: &Path,
+        models: Vec<Arc<dyn Predictor>>,
+        cfg: ServeConfig,
+        tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    ) -> Server {
         let mut auth = AuthFile::new();
         let predict = auth.create_token("tests", Role::Predict);
         let admin = auth.create_token("ops", Role::Admin);
-        let model = mean_model(delay);
         let audit = dir.join("audit.sqlite");
-        let service = Arc::new(Service::new(vec![model], auth, Some(&audit), cfg).unwrap());
+        let service = Arc::new(Service::new(models, auth, Some(&audit), cfg).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -413,6 +526,228 @@ fn json_binary_and_upload_inference() {
     );
     let v = http(srv.addr, "GET", "/v2", &h, b"").json();
     assert_eq!(v["extensions"], serde_json::json!(["binary_tensor_data"]));
+}
+
+#[test]
+fn text_and_smiles_models_answer_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = Server::start_models(dir.path(), string_models(), cfg());
+    let auth = bearer(&srv.predict);
+    let h = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/json"),
+    ];
+    let infer = |model: &str, body: &serde_json::Value| {
+        let path = format!("/v2/models/{model}/infer");
+        http(
+            srv.addr,
+            "POST",
+            &path,
+            &h,
+            &serde_json::to_vec(body).unwrap(),
+        )
+    };
+    // Metadata: a BYTES input named after what the model reads.
+    let m = http(srv.addr, "GET", "/v2/models/words", &h, b"").json();
+    assert_eq!(
+        m["inputs"][0],
+        serde_json::json!({"name": "text", "datatype": "BYTES", "shape": [-1]})
+    );
+    let m = http(srv.addr, "GET", "/v2/models/atoms", &h, b"").json();
+    assert_eq!(m["inputs"][0]["name"], "smiles");
+    assert_eq!(m["outputs"][1]["name"], "uncertainty");
+
+    // Documents as JSON strings (what tritonclient sends), shape [N, 1].
+    let body = serde_json::json!({"inputs": [{"name": "text", "shape": [2, 1], "datatype": "BYTES",
+        "data": ["chest pain pain é", "a calm day"]}]});
+    let r = infer("words", &body);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(
+        v["outputs"][0]["data"],
+        serde_json::json!([0.5, 0.5, 1.0, 0.0])
+    );
+    assert_eq!(
+        v["outputs"][1]["data"],
+        serde_json::json!(["urgent", "calm"])
+    );
+    // The same documents in the binary extension.
+    let docs: [&[u8]; 2] = ["chest pain pain é".as_bytes(), b"a calm day"];
+    let bin: Vec<u8> = docs
+        .iter()
+        .flat_map(|d| {
+            (d.len() as u32)
+                .to_le_bytes()
+                .into_iter()
+                .chain(d.iter().copied())
+        })
+        .collect();
+    let head = serde_json::to_vec(
+        &serde_json::json!({"inputs": [{"name": "text", "shape": [2],
+        "datatype": "BYTES", "parameters": {"binary_data_size": bin.len()}}]}),
+    )
+    .unwrap();
+    let hl = head.len().to_string();
+    let r = http(
+        srv.addr,
+        "POST",
+        "/v2/models/words/infer",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/octet-stream"),
+            ("Inference-Header-Content-Length", hl.as_str()),
+        ],
+        &[head, bin].concat(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["outputs"], v["outputs"]);
+
+    // /v1 predict: the document itself, with an explanation.
+    let th = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "text/plain; charset=utf-8"),
+    ];
+    let r = http(
+        srv.addr,
+        "POST",
+        "/v1/models/words/predict?explain=true",
+        &th,
+        b"pain pain  ok",
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["label"], "urgent");
+    assert_eq!(v["decision"], "positive");
+    assert_eq!(v["input"], "text");
+    assert_eq!(v["explanation"]["method"], "attention");
+    assert_eq!(
+        v["explanation"]["tokens"][2],
+        serde_json::json!({"token": "ok", "start": 11, "end": 13, "weight": 0.0})
+    );
+
+    // Molecules: prediction and uncertainty per target; a bad SMILES is the caller's error.
+    let body = serde_json::json!({"inputs": [{"name": "smiles", "shape": [2], "datatype": "BYTES",
+        "data": ["CCO", "c1ccccc1"]}]});
+    let r = infer("atoms", &body);
+    assert_eq!(r.status, 400);
+    let e = r.json()["error"].as_str().unwrap().to_string();
+    assert!(
+        e.contains("input \"smiles\"[1]") && e.contains("does not parse"),
+        "{e}"
+    );
+    let body = serde_json::json!({"inputs": [{"name": "smiles", "shape": [2], "datatype": "BYTES",
+        "data": ["CCO", "CCCC"]}]});
+    let r = infer("atoms", &body);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["outputs"][0]["name"], "prediction");
+    assert_eq!(v["outputs"][0]["shape"], serde_json::json!([2, 1]));
+    assert_eq!(v["outputs"][0]["data"], serde_json::json!([2.0, 4.0]));
+    assert_eq!(v["outputs"][1]["name"], "uncertainty");
+    let r = http(srv.addr, "POST", "/v1/models/atoms/predict", &th, b"CCC");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["prediction"]["carbons"], 3.0);
+
+    // Each wrong input gets its 400/415 and a message that names the problem.
+    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+        (
+            "/v1/models/words/predict",
+            th.to_vec(),
+            vec![b'a', 0xff, b'b'],
+            400,
+            "not UTF-8",
+        ),
+        (
+            "/v1/models/words/predict",
+            th.to_vec(),
+            b"  \n".to_vec(),
+            400,
+            "text is empty",
+        ),
+        (
+            "/v1/models/words/predict?explain=gradcam",
+            th.to_vec(),
+            b"pain".to_vec(),
+            400,
+            "explain=gradcam",
+        ),
+        (
+            "/v1/models/atoms/predict?explain=true",
+            th.to_vec(),
+            b"CC".to_vec(),
+            400,
+            "not available for smiles",
+        ),
+        (
+            "/v1/models/atoms/predict",
+            th.to_vec(),
+            b"CZ".to_vec(),
+            400,
+            "does not parse",
+        ),
+        (
+            "/v1/models/words/predict",
+            vec![
+                ("Authorization", auth.as_str()),
+                ("Content-Type", "image/png"),
+            ],
+            png(2, 2, 0),
+            415,
+            "text/plain",
+        ),
+        (
+            "/v2/models/words/infer",
+            h.to_vec(),
+            serde_json::to_vec(
+                &serde_json::json!({"inputs": [{"name": "text", "shape": [1, 1, 4, 4],
+                "datatype": "FP32", "data": vec![0.0f32; 16]}]}),
+            )
+            .unwrap(),
+            400,
+            "takes text strings",
+        ),
+        (
+            "/v2/models/words/infer",
+            h.to_vec(),
+            serde_json::to_vec(
+                &serde_json::json!({"inputs": [{"name": "text", "shape": [1, 2],
+                "datatype": "BYTES", "data": ["a", "b"]}]}),
+            )
+            .unwrap(),
+            400,
+            "shape [N] or [N, 1]",
+        ),
+        (
+            "/v2/models/words/infer",
+            h.to_vec(),
+            serde_json::to_vec(
+                &serde_json::json!({"inputs": [{"name": "text", "shape": [1],
+                "datatype": "BYTES", "data": ["x"]}], "outputs": [{"name": "values"}]}),
+            )
+            .unwrap(),
+            400,
+            "outputs: probabilities, label",
+        ),
+    ];
+    for (path, hs, body, status, needle) in cases {
+        let r = http(srv.addr, "POST", path, &hs, &body);
+        assert_eq!(
+            r.status,
+            status,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        let e = r.json()["error"].as_str().unwrap().to_string();
+        assert!(e.contains(needle), "{path}: {e}");
+    }
+    drop(srv);
+    // Every request was audited, the chain verifies, and no document reached the log.
+    let v = medai_serve::audit::verify(&dir.path().join("audit.sqlite")).unwrap();
+    assert!(v.rows >= 17, "{}", v.rows);
+    let db = std::fs::read(dir.path().join("audit.sqlite")).unwrap();
+    for needle in [&b"chest pain"[..], b"calm day", b"CCCC"] {
+        assert!(!db.windows(needle.len()).any(|w| w == needle));
+    }
 }
 
 #[test]
