@@ -38,8 +38,10 @@ pub struct MulticlassReport {
     /// Mean recall over the classes present in `y_true`.
     pub balanced_accuracy: f64,
     /// Unweighted mean of the per-class one-vs-rest AUCs, equal to
-    /// scikit-learn's `roc_auc_score(y, P, multi_class="ovr", average="macro")`.
-    pub auc_macro_ovr: f64,
+    /// scikit-learn's `roc_auc_score(y, P, multi_class="ovr", average="macro")`;
+    /// `None` when a class has no sample in `y_true` (it is undefined there,
+    /// and scikit-learn raises), e.g. a subset without a rare class.
+    pub auc_macro_ovr: Option<f64>,
     /// Micro-averaged one-vs-rest AUC: the binary AUC of the flattened one-hot
     /// labels against the flattened probabilities (see
     /// [`roc_auc_ovr_micro`]).
@@ -269,9 +271,12 @@ fn log_loss_unchecked(y_true: &[usize], probs: &[Vec<f64>]) -> f64 {
 ///
 /// * `LengthMismatch`, `Empty`, `InvalidLabel`, `TooFewClasses`, `RaggedRow`,
 ///   `NonFinite`, `ProbabilityOutOfRange`, `RowSumNotOne`,
-///   `ClassNamesMismatch` for bad input;
-/// * `MissingClass` when a class has no sample in `y_true`: the macro
-///   one-vs-rest AUC is then undefined (scikit-learn raises as well).
+///   `ClassNamesMismatch` for bad input.
+///
+/// A class with no sample in `y_true` is not an error: its recall, F1 and AUC
+/// are 0, 0 and `None`, it counts in the macro F1 as scikit-learn's
+/// `f1_score(average="macro", labels=range(k))` does, and
+/// [`MulticlassReport::auc_macro_ovr`] is `None`.
 pub fn multiclass_report(
     y_true: &[usize],
     probs: &[Vec<f64>],
@@ -283,9 +288,6 @@ pub fn multiclass_report(
             expected: k,
             got: class_names.len(),
         });
-    }
-    if let Some(class) = first_missing_class(y_true, k) {
-        return Err(MetricsError::MissingClass { class });
     }
     let n = y_true.len();
     let y_pred: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
@@ -309,10 +311,11 @@ pub fn multiclass_report(
     let correct: u64 = (0..k).map(|c| confusion[c][c]).sum();
     let present: Vec<&ClassReport> = per_class.iter().filter(|r| r.support > 0).collect();
     let balanced_accuracy = present.iter().map(|r| r.recall).sum::<f64>() / present.len() as f64;
-    let mut auc_sum = 0.0;
-    for (c, r) in per_class.iter().enumerate() {
-        auc_sum += r.auc.ok_or(MetricsError::MissingClass { class: c })?;
-    }
+    let auc_macro_ovr = per_class
+        .iter()
+        .map(|r| r.auc)
+        .sum::<Option<f64>>()
+        .map(|s| s / k as f64);
     let macro_f1 = per_class.iter().map(|r| r.f1).sum::<f64>() / k as f64;
     let weighted_f1 = per_class
         .iter()
@@ -324,7 +327,7 @@ pub fn multiclass_report(
         n,
         accuracy: ratio(correct, n as u64),
         balanced_accuracy,
-        auc_macro_ovr: auc_sum / k as f64,
+        auc_macro_ovr,
         auc_micro_ovr: micro_auc(y_true, probs, k)?,
         macro_f1,
         weighted_f1,

@@ -157,10 +157,11 @@ fn multiclass_input_errors() {
             n_classes: 3
         }
     );
-    assert_eq!(
-        multiclass_report(&[0, 1, 1], &p, &names(3)).unwrap_err(),
-        MetricsError::MissingClass { class: 2 }
-    );
+    // An absent class leaves the macro AUC undefined, not the whole report.
+    let r = multiclass_report(&[0, 1, 1], &p, &names(3)).unwrap();
+    assert_eq!(r.auc_macro_ovr, None);
+    assert_eq!(r.per_class[2].auc, None);
+    assert_eq!(r.per_class[2].support, 0);
     assert_eq!(
         roc_auc_ovr_macro(&[0, 0, 1], &p).unwrap_err(),
         MetricsError::MissingClass { class: 2 }

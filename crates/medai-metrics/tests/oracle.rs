@@ -205,7 +205,7 @@ fn multiclass_reports_match_sklearn() {
             &format!("{name}: balanced_accuracy"),
         );
         close(
-            r.auc_macro_ovr,
+            r.auc_macro_ovr.unwrap(),
             case.auc_macro_ovr,
             &format!("{name}: auc_macro_ovr"),
         );

@@ -496,7 +496,8 @@ pub fn quick_metrics(labels: &[usize], probs: &[Vec<f64>]) -> (f64, f64, f64) {
             .map(|i| i.to_string())
             .collect();
         medai_metrics::multiclass_report(labels, probs, &names)
-            .map(|r| r.auc_macro_ovr)
+            .ok()
+            .and_then(|r| r.auc_macro_ovr)
             .unwrap_or(f64::NAN)
     };
     (auc, acc, loss)

@@ -639,7 +639,7 @@ fn multiclass_eval(
         let p: Vec<Vec<f64>> = idx.iter().map(|&i| probs[i].clone()).collect();
         medai_metrics::roc_auc_ovr_macro(&y, &p)
     })
-    .unwrap_or_else(|e| uninformative(report.auc_macro_ovr, opts.level, &e));
+    .unwrap_or_else(|e| uninformative(report.auc_macro_ovr.unwrap_or(f64::NAN), opts.level, &e));
     let mut per_class_auc_ci = Vec::with_capacity(k);
     let mut roc = Vec::with_capacity(k);
     for c in 0..k {
@@ -735,8 +735,28 @@ impl Evaluation {
                 o.extend(r);
             }
             o.insert("auc".into(), json!(m.report.auc_macro_ovr));
-            o.insert("auc_ci".into(), json!([m.auc_ci.low, m.auc_ci.high]));
-            o.insert("auc_ci_method".into(), json!(m.auc_ci.method));
+            match m.report.auc_macro_ovr {
+                Some(_) => {
+                    o.insert("auc_ci".into(), json!([m.auc_ci.low, m.auc_ci.high]));
+                    o.insert("auc_ci_method".into(), json!(m.auc_ci.method));
+                }
+                None => {
+                    let absent: Vec<&str> = m
+                        .report
+                        .per_class
+                        .iter()
+                        .filter(|c| c.support == 0)
+                        .map(|c| c.class.as_str())
+                        .collect();
+                    o.insert(
+                        "auc_note".into(),
+                        json!(format!(
+                            "macro AUC undefined: no sample of {} in this split",
+                            absent.join(", ")
+                        )),
+                    );
+                }
+            }
             if self.mode != "ordinal" {
                 o.remove("quadratic_kappa");
             }

@@ -206,36 +206,55 @@ fn bootstrap_ci_subgroups_and_multiclass() {
         })
         .collect();
     let cls3: Vec<String> = ["mild", "moderate", "severe"].map(String::from).to_vec();
-    let ev3 = evaluate(
-        &EvalInput {
-            classes: &cls3,
-            mode: "ordinal",
-            split: "test",
-            data: Scored {
-                labels: &y3,
-                probs: &p3,
+    let eval3 = |labels: &[usize], probs: &[Vec<f64>], mode: &str| {
+        evaluate(
+            &EvalInput {
+                classes: &cls3,
+                mode,
+                split: "test",
+                data: Scored { labels, probs },
+                uncalibrated: None,
+                val: None,
+                temperature: 1.0,
+                attributes: &[],
             },
-            uncalibrated: None,
-            val: None,
-            temperature: 1.0,
-            attributes: &[],
-        },
-        &EvalOptions::default(),
-    )
-    .unwrap();
+            &EvalOptions::default(),
+        )
+        .unwrap()
+    };
+    let ev3 = eval3(&y3, &p3, "ordinal");
     let m = ev3.multiclass.as_ref().unwrap();
     assert_eq!(
         m.report,
         medai_metrics::multiclass_report(&y3, &p3, &cls3).unwrap()
     );
-    assert!(m.auc_ci.contains(m.report.auc_macro_ovr));
+    assert!(m.auc_ci.contains(m.report.auc_macro_ovr.unwrap()));
     assert_eq!(m.per_class_auc_ci.len(), 3);
     let v = ev3.summary();
-    assert_eq!(v["auc"], m.report.auc_macro_ovr);
+    assert_eq!(v["auc"], m.report.auc_macro_ovr.unwrap());
     assert!(v.get("quadratic_kappa").is_some());
     let html = render(&ev3, &ReportContext::default());
     crate::xml::assert_well_formed(&html);
     assert!(html.contains("One-vs-rest ROC curves"));
+
+    // A split without any "severe" case (a subset, an external site): every figure but the
+    // macro AUC is still reported, and the summary says why that one is missing.
+    let keep: Vec<usize> = (0..300).filter(|&i| y3[i] != 2).collect();
+    let (y2, p2): (Vec<usize>, Vec<Vec<f64>>) =
+        keep.iter().map(|&i| (y3[i], p3[i].clone())).unzip();
+    let ev2 = eval3(&y2, &p2, "multiclass");
+    let v = ev2.summary();
+    assert_eq!(v["n"], 200);
+    assert_eq!(v["auc"], serde_json::Value::Null);
+    assert!(v.get("auc_ci").is_none(), "{v}");
+    assert_eq!(
+        v["auc_note"],
+        "macro AUC undefined: no sample of severe in this split"
+    );
+    let top = |p: &Vec<f64>| (0..3).fold(0, |b, c| if p[c] > p[b] { c } else { b });
+    let acc = y2.iter().zip(&p2).filter(|(y, p)| top(p) == **y).count();
+    assert_eq!(v["accuracy"], acc as f64 / 200.0);
+    crate::xml::assert_well_formed(&render(&ev2, &ReportContext::default()));
 }
 
 #[test]
