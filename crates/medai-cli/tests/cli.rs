@@ -1195,6 +1195,23 @@ fn train_forecast_bundle_backtests_and_forecasts_with_future_covariates() {
     // A test period that starts inside the training data is refused.
     assert!(err(&bt("1", "2021-03-05")).contains("trained on values up to 2021-03-07 23:00"));
 
+    // The service takes image, text and molecule bundles; a forecast bundle is refused by name.
+    let e = err(&["serve", "--model", b, "--auth", "/nonexistent/auth.json"]);
+    assert!(e.contains("auth.json"), "{e}");
+    let auth = dir.path().join("auth.json");
+    ok(&[
+        "token",
+        "create",
+        "--auth",
+        auth.to_str().unwrap(),
+        "--role",
+        "predict",
+        "--name",
+        "t",
+    ]);
+    let e = err(&["serve", "--model", b, "--auth", auth.to_str().unwrap()]);
+    assert!(e.contains("a \"forecast\" bundle cannot be served"), "{e}");
+
     // Forecast the next 6 hours; the flag's future values come from --future.
     let fc = dir.path().join("fc");
     let fc_s = fc.to_str().unwrap();
