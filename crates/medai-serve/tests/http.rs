@@ -649,7 +649,9 @@ fn text_and_smiles_models_answer_strings() {
     assert_eq!(r.json()["prediction"]["carbons"], 3.0);
 
     // Each wrong input gets its 400/415 and a message that names the problem.
-    let cases: Vec<(&str, Vec<(&str, &str)>, Vec<u8>, u16, &str)> = vec![
+    // (path, headers, body, status, words the error must contain)
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "/v1/models/words/predict",
             th.to_vec(),
