@@ -594,7 +594,11 @@ pub fn bundle_task(path: &Path) -> Result<String> {
 
 /// Read and verify a bundle and rebuild its model.
 pub fn load_bundle(path: &Path, device_name: &str) -> Result<Loaded> {
-    let bundle = Bundle::read(path)?;
+    image_from_bundle(Bundle::read(path)?, path, device_name)
+}
+
+/// Rebuild an image model from a bundle already read from `path` (named in errors).
+pub fn image_from_bundle(bundle: Bundle, path: &Path, device_name: &str) -> Result<Loaded> {
     let m = bundle.manifest;
     if m.task != "image-classification" {
         bail!(

@@ -584,7 +584,15 @@ pub struct LoadedMol {
 
 /// Load a molecule bundle.
 pub fn load(path: &Path, device_name: &str) -> Result<LoadedMol> {
-    let bundle = medai_bundle::Bundle::read(path)?;
+    from_bundle(medai_bundle::Bundle::read(path)?, path, device_name)
+}
+
+/// Rebuild a molecule model from a bundle already read from `path` (named in errors).
+pub fn from_bundle(
+    bundle: medai_bundle::Bundle,
+    path: &Path,
+    device_name: &str,
+) -> Result<LoadedMol> {
     let m = bundle.manifest;
     if m.task != TASK {
         bail!(

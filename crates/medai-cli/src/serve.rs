@@ -14,8 +14,6 @@ use medai_serve::predictor::{InputKind, Inputs, OutputKind, TextExplanation, Tok
 use medai_serve::{AuthFile, BatchConfig, ModelMeta, Predictor, Role, ServeConfig, Service};
 use sha2::{Digest, Sha256};
 
-use crate::commands::load_bundle;
-
 /// An image-classification bundle behind the [`Predictor`] trait.
 pub struct ImagePredictor {
     meta: ModelMeta,
@@ -25,13 +23,14 @@ pub struct ImagePredictor {
 }
 
 /// Load any servable bundle (image, text or molecule model) behind the [`Predictor`] trait;
-/// `name` overrides the manifest's name.
+/// `name` overrides the manifest's name. The bundle is read and verified once.
 pub fn load_predictor(path: &Path, name: Option<&str>, device: &str) -> Result<Arc<dyn Predictor>> {
-    let task = crate::commands::bundle_task(path)?;
-    Ok(match task.as_str() {
-        crate::text::TASK => Arc::new(TextPredictor::load(path, name, device)?),
-        crate::molecules::TASK => Arc::new(MolPredictor::load(path, name, device)?),
-        "image-classification" => Arc::new(ImagePredictor::load(path, name, device)?),
+    let bundle = medai_bundle::Bundle::read(path)?;
+    let meta = bundle_meta(&bundle, path, name)?;
+    Ok(match bundle.manifest.task.as_str() {
+        crate::text::TASK => Arc::new(TextPredictor::new(bundle, path, meta, device)?),
+        crate::molecules::TASK => Arc::new(MolPredictor::new(bundle, path, meta, device)?),
+        "image-classification" => Arc::new(ImagePredictor::new(bundle, path, meta, device)?),
         other => bail!(
             "{}: a {other:?} bundle cannot be served (servable: image-classification, {}, {})",
             path.display(),
@@ -42,14 +41,13 @@ pub fn load_predictor(path: &Path, name: Option<&str>, device: &str) -> Result<A
 }
 
 /// The metadata every served bundle shares: name, task, classes, threshold, temperature, weights
-/// hash, card. Input geometry is zero; image models fill it in.
+/// hash, card. Input and output kinds default to an image classifier with zero geometry; each
+/// adapter sets its own.
 fn bundle_meta(
+    bundle: &medai_bundle::Bundle,
     path: &Path,
     name: Option<&str>,
-    input: InputKind,
-    output: OutputKind,
 ) -> Result<ModelMeta> {
-    let bundle = medai_bundle::Bundle::read(path)?;
     let m = &bundle.manifest;
     let card = if bundle.model_card.is_empty() {
         medai_bundle::render_model_card(m)
@@ -59,8 +57,8 @@ fn bundle_meta(
     let meta = ModelMeta {
         name: name.unwrap_or(&m.name).to_string(),
         task: m.task.clone(),
-        input,
-        output,
+        input: InputKind::Image,
+        output: OutputKind::Classes,
         classes: m.classes.clone(),
         channels: 0,
         height: 0,
@@ -85,11 +83,15 @@ fn bundle_meta(
 }
 
 impl ImagePredictor {
-    /// Load and verify a bundle; `name` overrides the manifest's name.
-    pub fn load(path: &Path, name: Option<&str>, device: &str) -> Result<ImagePredictor> {
-        let loaded = load_bundle(path, device)?;
+    /// The image model of `bundle` (read from `path`) with its service metadata.
+    pub fn new(
+        bundle: medai_bundle::Bundle,
+        path: &Path,
+        mut meta: ModelMeta,
+        device: &str,
+    ) -> Result<ImagePredictor> {
+        let loaded = crate::commands::image_from_bundle(bundle, path, device)?;
         let spec = &loaded.batcher.spec;
-        let mut meta = bundle_meta(path, name, InputKind::Image, OutputKind::Classes)?;
         (meta.channels, meta.height, meta.width) = (spec.channels, spec.height, spec.width);
         Ok(ImagePredictor {
             meta,
@@ -149,15 +151,18 @@ pub struct TextPredictor {
 }
 
 impl TextPredictor {
-    /// Load and verify a text bundle; `name` overrides the manifest's name.
-    pub fn load(path: &Path, name: Option<&str>, device: &str) -> Result<TextPredictor> {
-        let loaded = crate::text::load(path, device)?;
-        let output = if loaded.multi() {
-            OutputKind::Labels
-        } else {
-            OutputKind::Classes
-        };
-        let meta = bundle_meta(path, name, InputKind::Text, output)?;
+    /// The text model of `bundle` (read from `path`) with its service metadata.
+    pub fn new(
+        bundle: medai_bundle::Bundle,
+        path: &Path,
+        mut meta: ModelMeta,
+        device: &str,
+    ) -> Result<TextPredictor> {
+        let loaded = crate::text::from_bundle(bundle, path, device)?;
+        meta.input = InputKind::Text;
+        if loaded.multi() {
+            meta.output = OutputKind::Labels;
+        }
         Ok(TextPredictor { meta, loaded })
     }
 
@@ -215,10 +220,15 @@ pub struct MolPredictor {
 }
 
 impl MolPredictor {
-    /// Load and verify a molecule bundle; `name` overrides the manifest's name. Bundles that
-    /// need extra feature columns besides the SMILES cannot be served.
-    pub fn load(path: &Path, name: Option<&str>, device: &str) -> Result<MolPredictor> {
-        let loaded = crate::molecules::load(path, device)?;
+    /// The molecule model of `bundle` (read from `path`) with its service metadata. Bundles
+    /// that need extra feature columns besides the SMILES cannot be served.
+    pub fn new(
+        bundle: medai_bundle::Bundle,
+        path: &Path,
+        mut meta: ModelMeta,
+        device: &str,
+    ) -> Result<MolPredictor> {
+        let loaded = crate::molecules::from_bundle(bundle, path, device)?;
         if !loaded.prep.feature_columns.is_empty() {
             bail!(
                 "{}: the model also needs the feature columns {}; the service takes SMILES only",
@@ -226,11 +236,11 @@ impl MolPredictor {
                 loaded.prep.feature_columns.join(", ")
             );
         }
-        let output = match loaded.prep.task {
+        meta.input = InputKind::Smiles;
+        meta.output = match loaded.prep.task {
             medai_nn::molecule::MolTask::Regression => OutputKind::Values,
             medai_nn::molecule::MolTask::Classification => OutputKind::Labels,
         };
-        let mut meta = bundle_meta(path, name, InputKind::Smiles, output)?;
         meta.classes = loaded.prep.target_columns.clone();
         meta.threshold = 0.5;
         Ok(MolPredictor { meta, loaded })

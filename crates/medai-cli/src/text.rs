@@ -838,7 +838,11 @@ pub struct LoadedText {
 
 /// Load a text bundle.
 pub fn load(path: &Path, device_name: &str) -> Result<LoadedText> {
-    let bundle = Bundle::read(path)?;
+    from_bundle(Bundle::read(path)?, path, device_name)
+}
+
+/// Rebuild a text model from a bundle already read from `path` (named in errors).
+pub fn from_bundle(bundle: Bundle, path: &Path, device_name: &str) -> Result<LoadedText> {
     let m = bundle.manifest;
     if m.task != TASK {
         bail!("{}: task {:?} is not a text model", path.display(), m.task);
