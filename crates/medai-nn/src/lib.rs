@@ -15,6 +15,8 @@
 //! - [`text`]: text classifiers (BiGRU/BiLSTM + attention, Kim CNN, BERT through [`bert`]),
 //!   their data source and token-level explanations (attention, gradient × input);
 //! - [`explain`]: Grad-CAM and occlusion-sensitivity heat maps;
+//! - [`kernels`]: medai's own CPU kernels (fused bidirectional GRU) plugged in through
+//!   Burn's backend-extension mechanism;
 //! - [`loss`]: weighted BCE / cross-entropy;
 //! - [`weights`]: safetensors / burnpack persistence and torchvision weight import;
 //! - [`backend`]: device selection (CPU `flex` by default; `wgpu`, `vulkan`, `cuda` features).
@@ -25,6 +27,7 @@ pub mod data;
 pub mod explain;
 pub mod forecast;
 pub mod image;
+pub mod kernels;
 pub mod loss;
 pub mod molecule;
 pub mod text;

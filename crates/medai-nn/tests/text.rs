@@ -68,7 +68,7 @@ fn birecurrent_matches_pytorch_packed_bidirectional_rnns() {
             &device,
         );
         let y: Vec<f32> = layer
-            .forward(xt, rev)
+            .forward(xt, rev, &lengths)
             .into_data()
             .convert::<f32>()
             .try_into_vec()
