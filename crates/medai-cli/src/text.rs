@@ -82,6 +82,10 @@ pub struct TrainTextArgs {
     /// Dropout on embeddings and the pooled vector (word models; BERT keeps its config.json's).
     #[arg(long, default_value_t = 0.5)]
     pub dropout: f64,
+    /// Word models: replace each training token by `<unk>` with this probability (word
+    /// dropout; 0: off).
+    #[arg(long, default_value_t = 0.0)]
+    pub word_dropout: f64,
     /// Epochs (default: 30 for word models, 4 for bert).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -382,6 +386,12 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
     if !(0.0..1.0).contains(&a.dropout) {
         bail!("--dropout {}: expected a value in [0, 1)", a.dropout);
     }
+    if !(0.0..1.0).contains(&a.word_dropout) {
+        bail!(
+            "--word-dropout {}: expected a value in [0, 1)",
+            a.word_dropout
+        );
+    }
     if !(0.0..1.0).contains(&a.warmup) {
         bail!("--warmup {}: expected a fraction in [0, 1)", a.warmup);
     }
@@ -594,6 +604,12 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
         if multi { "labels" } else { "classes" },
         model.parameters()
     );
+    // Word dropout applies to word vocabularies only (a WordPiece model has its own [UNK]).
+    let word_dropout = if arch == TextArch::Bert {
+        0.0
+    } else {
+        a.word_dropout
+    };
     let t_train = std::time::Instant::now();
     let outcome = if multi {
         let source = TextSource::new(
@@ -603,7 +619,8 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
             min_len,
             rows.train.clone(),
             rows.val.clone(),
-        );
+        )
+        .with_word_dropout(word_dropout, medai_text::vocab::UNK_ID, a.seed);
         let objective = MolObjective {
             task: MolTask::Classification,
             scaler: TargetScaler::identity(k),
@@ -617,7 +634,8 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
             min_len,
             rows.train.clone(),
             rows.val.clone(),
-        );
+        )
+        .with_word_dropout(word_dropout, medai_text::vocab::UNK_ID, a.seed);
         let objective = SelectBy {
             inner: ClassObjective::new(
                 cfg.class_weights,
@@ -737,6 +755,7 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
         "select": if multi { "auc" } else { a.select.as_str() },
         "pretrained": a.pretrained.as_ref().map(|p| p.display().to_string()),
         "word_vectors": a.word_vectors.as_ref().map(|p| p.display().to_string()),
+        "word_dropout": word_dropout,
         "load": load_note,
         "epochs_run": outcome.history.len(),
         "best_epoch": outcome.best_epoch,

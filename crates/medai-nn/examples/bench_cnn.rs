@@ -14,6 +14,8 @@ fn main() {
     let size: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(28);
     let batch: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(128);
     let secs: f64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(5.0);
+    // As `medai` itself does at start-up (keeps freed tensor buffers in the heap).
+    medai_nn::backend::tune_allocator();
     let device = Device::default();
     device.seed(0);
     let ad = device.clone().autodiff();

@@ -626,9 +626,18 @@ pub struct TextSource<'a, T> {
     min_len: usize,
     train: Vec<usize>,
     val: Vec<usize>,
+    word_dropout: Option<(f64, u32, u64)>,
 }
 
 impl<'a, T> TextSource<'a, T> {
+    /// Word dropout for training batches: each token becomes `unk_id` with probability `p`
+    /// (seeded by `seed`, the epoch and the batch), a regulariser for word models trained from
+    /// scratch on small corpora. Validation batches are never changed.
+    pub fn with_word_dropout(mut self, p: f64, unk_id: u32, seed: u64) -> Self {
+        self.word_dropout = (p > 0.0).then_some((p, unk_id, seed));
+        self
+    }
+
     /// `docs[i]` has target `targets[i]`; `train` and `val` are row indices.
     pub fn new(
         docs: &'a [Encoded],
@@ -645,6 +654,7 @@ impl<'a, T> TextSource<'a, T> {
             min_len,
             train,
             val,
+            word_dropout: None,
         }
     }
     fn rows(&self, split: Split) -> &[usize] {
@@ -681,10 +691,34 @@ impl<T: Clone + Send + Sync> BatchSource for TextSource<'_, T> {
             // Validation outputs must come back in `order`.
             order.chunks(bs).map(|c| c.to_vec()).collect()
         };
-        for chunk in &batches {
+        let dropout = self.word_dropout.filter(|_| split == Split::Train);
+        for (bi, chunk) in batches.iter().enumerate() {
             let r: Vec<usize> = chunk.iter().map(|&i| rows[i]).collect();
             let d: Vec<&Encoded> = r.iter().map(|&i| &self.docs[i]).collect();
-            let x = TextInput::new(&d, self.pad_id, self.min_len, device);
+            let x = match dropout {
+                None => TextInput::new(&d, self.pad_id, self.min_len, device),
+                Some((p, unk, seed)) => {
+                    use rand::{Rng, SeedableRng};
+                    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                        seed ^ (epoch << 32) ^ (bi as u64).wrapping_mul(0x9e37_79b9),
+                    );
+                    let dropped: Vec<Encoded> = d
+                        .iter()
+                        .map(|e| Encoded {
+                            ids: e
+                                .ids
+                                .iter()
+                                .map(|&id| if rng.random_bool(p) { unk } else { id })
+                                .collect(),
+                            type_ids: e.type_ids.clone(),
+                            tokens: Vec::new(),
+                            spans: Vec::new(),
+                        })
+                        .collect();
+                    let refs: Vec<&Encoded> = dropped.iter().collect();
+                    TextInput::new(&refs, self.pad_id, self.min_len, device)
+                }
+            };
             let y: Vec<T> = r.iter().map(|&i| self.targets[i].clone()).collect();
             f(x, &y)?;
         }

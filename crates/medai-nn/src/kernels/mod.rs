@@ -41,8 +41,67 @@ macro_rules! multiversion {
 }
 
 pub mod activation;
+pub mod conv;
 pub mod rnn;
 
+use gemm::{Parallelism, gemm};
+
+/// `dst[m, n] (+)= lhs[m, k] × rhs[k, n]` with explicit row/column strides (row-major is
+/// `(rs, cs) = (columns, 1)`); `parallel` splits the product over the thread pool.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    (lhs_rs, lhs_cs): (usize, usize),
+    rhs: &[f32],
+    (rhs_rs, rhs_cs): (usize, usize),
+    parallel: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(dst.len() >= m * n);
+    if k > 0 {
+        assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
+        assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
+    }
+    // SAFETY: the asserts above keep every index gemm reads or writes inside the slices; `dst`
+    // is row-major `[m, n]` and does not alias the inputs (distinct borrows).
+    unsafe {
+        gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            lhs_cs as isize,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            rhs_cs as isize,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            if parallel {
+                Parallelism::Rayon(rayon::current_num_threads())
+            } else {
+                Parallelism::None
+            },
+        )
+    }
+}
+
+use burn::nn::BatchNorm;
+use burn::nn::conv::Conv2d;
 use burn::prelude::*;
 
 /// Whether tensors on `device` can use the fused kernels (the `flex` CPU backend, with or
@@ -66,9 +125,12 @@ pub fn fused_available(device: &Device) -> bool {
 }
 
 #[cfg(feature = "flex")]
+// The convolution operation takes the layer's tensors one by one (the extension macro maps
+// each tensor argument across the dispatch boundary).
+#[allow(clippy::too_many_arguments)]
 mod fused {
-    use super::activation;
     use super::rnn::{self, RnnDims, RnnTape};
+    use super::{ConvSpec, activation, conv};
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
     use burn::backend::autodiff::grads::Gradients;
@@ -85,6 +147,21 @@ mod fused {
     pub trait KernelBackend: Backend {
         /// `tanh` of every element.
         fn fused_tanh(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+        /// 2-D convolution (groups 1, dilation 1) of `x` `[n, c, h, w]` with `w`
+        /// `[o, c, kh, kw]`, plus `bias` `[o]` (if `spec.bias`), then batch norm with `bn` =
+        /// γ, β, running mean, running variance (each `[o]`; if `spec.bn`), then ReLU (if
+        /// `spec.relu`). Unused tensors may be any tensor.
+        fn fused_conv2d(
+            x: FloatTensor<Self>,
+            w: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            gamma: FloatTensor<Self>,
+            beta: FloatTensor<Self>,
+            mean: FloatTensor<Self>,
+            var: FloatTensor<Self>,
+            spec: ConvSpec,
+        ) -> FloatTensor<Self>;
 
         /// Output `[b, t, 2h]` of the GRU (3 gates) or LSTM (4 gates) recurrence over input
         /// projections `gx` `[b, t, G·2h]` of right-padded rows with the given real `lengths`,
@@ -160,6 +237,49 @@ mod fused {
             let shape = x.layout().shape().to_vec();
             tensor(activation::tanh_forward(&values(&x)), shape)
         }
+
+        fn fused_conv2d(
+            x: FlexTensor,
+            w: FlexTensor,
+            bias: FlexTensor,
+            gamma: FlexTensor,
+            beta: FlexTensor,
+            mean: FlexTensor,
+            var: FlexTensor,
+            spec: ConvSpec,
+        ) -> FlexTensor {
+            let (xs, ws) = (x.layout().shape(), w.layout().shape());
+            let s = conv::ConvShape {
+                n: xs[0],
+                c: xs[1],
+                h: xs[2],
+                w: xs[3],
+                o: ws[0],
+                k: [ws[2], ws[3]],
+                stride: spec.stride,
+                pad: spec.pad,
+            };
+            let [oh, ow] = s
+                .out()
+                .expect("fused_conv2d: kernel larger than the padded input");
+            // Per output channel y·scale + shift: the bias, with the batch norm folded in.
+            let mut scale = vec![1f32; s.o];
+            let mut shift = if spec.bias {
+                values(&bias).into_owned()
+            } else {
+                vec![0f32; s.o]
+            };
+            if spec.bn {
+                let (g, b, m, v) = (values(&gamma), values(&beta), values(&mean), values(&var));
+                for o in 0..s.o {
+                    scale[o] = g[o] / (v[o] as f64 + spec.eps).sqrt() as f32;
+                    shift[o] = (shift[o] - m[o]) * scale[o] + b[o];
+                }
+            }
+            let affine = (spec.bias || spec.bn).then_some((&scale[..], &shift[..]));
+            let y = conv::conv2d_forward(&values(&x), &values(&w), affine, spec.relu, s);
+            tensor(y, vec![s.n, s.o, oh, ow])
+        }
     }
 
     #[derive(Debug)]
@@ -216,6 +336,31 @@ mod fused {
     }
 
     impl<C: CheckpointStrategy> KernelBackend for Autodiff<Flex, C> {
+        /// Training keeps the engine's layers (and their backward); the kernel is
+        /// forward-only.
+        fn fused_conv2d(
+            x: FloatTensor<Self>,
+            w: FloatTensor<Self>,
+            bias: FloatTensor<Self>,
+            gamma: FloatTensor<Self>,
+            beta: FloatTensor<Self>,
+            mean: FloatTensor<Self>,
+            var: FloatTensor<Self>,
+            spec: ConvSpec,
+        ) -> FloatTensor<Self> {
+            use burn::backend::ops::{ActivationOps, ConvOptions, ModuleOps};
+            let [t, b, l, r] = spec.pad;
+            let options = ConvOptions::new_with_padding(spec.stride, [(t, b), (l, r)], [1, 1], 1);
+            let mut y = <Self as ModuleOps<Self>>::conv2d(x, w, spec.bias.then_some(bias), options);
+            if spec.bn {
+                y = <Self as ModuleOps<Self>>::batch_norm(y, gamma, beta, mean, var, spec.eps);
+            }
+            if spec.relu {
+                y = <Self as ActivationOps<Self>>::relu(y);
+            }
+            y
+        }
+
         fn fused_tanh(x: FloatTensor<Self>) -> FloatTensor<Self> {
             match TanhStep.prepare::<C>([x.node()]).compute_bound().stateful() {
                 OpsKind::Tracked(prep) => {
@@ -270,6 +415,29 @@ mod fused {
         }
     }
 
+    /// The forward-only convolution (+ bias, batch norm, ReLU) on engine tensors (see
+    /// [`super::conv_bn`]).
+    pub fn conv2d(
+        x: burn::tensor::Tensor<4>,
+        w: burn::tensor::Tensor<4>,
+        bias: burn::tensor::Tensor<1>,
+        bn: [burn::tensor::Tensor<1>; 4],
+        spec: ConvSpec,
+    ) -> burn::tensor::Tensor<4> {
+        use burn::backend::Dispatch;
+        let [gamma, beta, mean, var] = bn;
+        burn::tensor::Tensor::from_dispatch(<Dispatch as KernelBackend>::fused_conv2d(
+            x.into_dispatch(),
+            w.into_dispatch(),
+            bias.into_dispatch(),
+            gamma.into_dispatch(),
+            beta.into_dispatch(),
+            mean.into_dispatch(),
+            var.into_dispatch(),
+            spec,
+        ))
+    }
+
     /// `tanh` on engine tensors.
     pub fn tanh<const D: usize>(x: burn::tensor::Tensor<D>) -> burn::tensor::Tensor<D> {
         use burn::backend::Dispatch;
@@ -300,6 +468,106 @@ mod fused {
 #[cfg(feature = "flex")]
 pub use fused::birnn;
 
+/// What the fused inference convolution applies after the product.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvSpec {
+    /// Stride (height, width).
+    pub stride: [usize; 2],
+    /// Padding: top, bottom, left, right.
+    pub pad: [usize; 4],
+    /// Add the convolution's bias.
+    pub bias: bool,
+    /// Apply the (inference) batch norm.
+    pub bn: bool,
+    /// The batch norm's ε.
+    pub eps: f64,
+    /// Apply ReLU last.
+    pub relu: bool,
+}
+
+/// A [`Conv2d`] layer's forward pass: medai's im2col + gemm kernel for inference on the CPU
+/// backend (groups 1, dilation 1, explicit or no padding), the engine's convolution otherwise —
+/// always the engine's when gradients are tracked (training, Grad-CAM).
+pub fn conv2d(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    fused_conv(conv, None, &x, false).unwrap_or_else(|| conv.forward(x))
+}
+
+/// `conv` then batch norm (then ReLU when `relu`). For inference on the CPU backend one kernel
+/// call does all three: the batch norm becomes a per-channel scale `γ/√(σ²+ε)` and shift
+/// `(b − μ)·scale + β` applied, with the ReLU, in the kernel's pass over the output. Otherwise
+/// (training, other backends) the layers run one after the other.
+pub fn conv_bn(conv: &Conv2d, bn: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    fused_conv(conv, Some(bn), &x, relu).unwrap_or_else(|| {
+        let y = bn.forward(conv.forward(x));
+        if relu {
+            burn::tensor::activation::relu(y)
+        } else {
+            y
+        }
+    })
+}
+
+/// The kernel's result, or `None` when the kernel does not apply.
+#[allow(unused_variables)]
+fn fused_conv(
+    conv: &Conv2d,
+    bn: Option<&BatchNorm>,
+    x: &Tensor<4>,
+    relu: bool,
+) -> Option<Tensor<4>> {
+    let pad = fused_conv_padding(conv, x)?;
+    #[cfg(feature = "flex")]
+    {
+        let w = conv.weight.val();
+        // Tensors the spec says are unused get a stand-in (a shared handle, no copy).
+        let bias = conv.bias.as_ref().map(|b| b.val());
+        let any = bias.clone().unwrap_or_else(|| w.clone().reshape([-1]));
+        let stats = match bn {
+            Some(bn) => [
+                bn.gamma.val(),
+                bn.beta.val(),
+                bn.running_mean.value(),
+                bn.running_var.value(),
+            ],
+            None => [any.clone(), any.clone(), any.clone(), any.clone()],
+        };
+        let spec = ConvSpec {
+            stride: conv.stride,
+            pad,
+            bias: conv.bias.is_some(),
+            bn: bn.is_some(),
+            eps: bn.map_or(0.0, |b| b.epsilon),
+            relu,
+        };
+        Some(fused::conv2d(x.clone(), w, bias.unwrap_or(any), stats, spec))
+    }
+    #[cfg(not(feature = "flex"))]
+    None
+}
+
+/// The padding (top, bottom, left, right) when `conv` on `x` can take the inference kernel.
+fn fused_conv_padding(conv: &Conv2d, x: &Tensor<4>) -> Option<[usize; 4]> {
+    use burn::nn::PaddingConfig2d;
+    if !cfg!(feature = "flex") {
+        return None;
+    }
+    let pad = match conv.padding {
+        PaddingConfig2d::Explicit(top, left, bottom, right) => [top, bottom, left, right],
+        PaddingConfig2d::Valid => [0; 4],
+        PaddingConfig2d::Same => return None,
+    };
+    let device = x.device();
+    let [_, _, h, w] = x.dims();
+    let [kh, kw] = conv.kernel_size;
+    let fits = h + pad[0] + pad[1] >= kh && w + pad[2] + pad[3] >= kw;
+    (fits
+        && conv.groups == 1
+        && conv.dilation == [1, 1]
+        && !device.is_autodiff()
+        && fused_available(&device))
+    .then_some(pad)
+}
+
 /// `tanh` of every element: medai's vectorised kernel on the CPU backend, the engine's op
 /// elsewhere.
 pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
@@ -308,4 +576,65 @@ pub fn tanh<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         return fused::tanh(x);
     }
     burn::tensor::activation::tanh(x)
+}
+
+#[cfg(all(test, feature = "flex"))]
+mod tests {
+    use super::*;
+    use burn::module::{Param, RunningState};
+    use burn::nn::conv::Conv2dConfig;
+    use burn::nn::{BatchNormConfig, PaddingConfig2d};
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0) - 1.0)
+            .collect()
+    }
+
+    fn t1(v: Vec<f32>, device: &Device) -> Tensor<1> {
+        let n = v.len();
+        Tensor::from_data(TensorData::new(v, [n]), device)
+    }
+
+    /// Batch norm folded into the kernel's convolution (inference) against the engine's
+    /// convolution → batch norm → ReLU, with non-trivial statistics, bias, stride and padding.
+    #[test]
+    fn folded_conv_bn_relu_matches_the_engine_layers() {
+        let device = Device::default();
+        assert!(fused_available(&device));
+        for (stride, pad, bias) in [(1, 1, false), (2, 3, true), (1, 0, true)] {
+            let (c, o, k) = (3, 5, if pad == 3 { 7 } else { 3 });
+            let conv = Conv2dConfig::new([c, o], [k, k])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                .with_bias(bias)
+                .init(&device);
+            let mut bn = BatchNormConfig::new(o).init(&device);
+            bn.gamma = Param::from_tensor(t1(values(o, 1), &device) + 1.5);
+            bn.beta = Param::from_tensor(t1(values(o, 2), &device));
+            bn.running_mean = RunningState::new(t1(values(o, 3), &device));
+            bn.running_var = RunningState::new(t1(values(o, 4), &device) + 1.2);
+            let x = Tensor::<4>::from_data(
+                TensorData::new(values(2 * c * 13 * 11, 5), [2, c, 13, 11]),
+                &device,
+            );
+            for relu in [false, true] {
+                let want = bn.forward(conv.forward(x.clone()));
+                let want = if relu {
+                    burn::tensor::activation::relu(want)
+                } else {
+                    want
+                };
+                let got = conv_bn(&conv, &bn, x.clone(), relu);
+                assert_eq!(got.dims(), want.dims());
+                let diff: f32 = (got - want).abs().max().into_scalar();
+                assert!(
+                    diff < 1e-4,
+                    "stride {stride} pad {pad} bias {bias} relu {relu}: {diff}"
+                );
+            }
+            let plain = conv2d(&conv, x.clone()) - conv.forward(x.clone());
+            assert!(plain.abs().max().into_scalar::<f32>() < 1e-4);
+        }
+    }
 }

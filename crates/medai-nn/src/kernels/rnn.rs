@@ -20,7 +20,7 @@
 //! - `nn.LSTM`: `i, f, o = σ(x + h W + b)`, `g = tanh(x_g + h W_g + b_g)`, `c' = f ⊙ c + i ⊙ g`,
 //!   `h' = o ⊙ tanh c'`.
 
-use gemm::{Parallelism, gemm};
+use super::matmul;
 
 /// Sizes of one bidirectional recurrence call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,55 +80,6 @@ fn pack(w: &[f32], bias: &[f32], dims: RnnDims, d: usize) -> (Vec<f32>, Vec<f32>
         bd[g * h..][..h].copy_from_slice(&bias[src..src + h]);
     }
     (wd, bd)
-}
-
-/// `dst[m, n] (+)= lhs[m, k] × rhs[k, n]` with explicit row/column strides (row-major is
-/// `(rs, cs) = (columns, 1)`).
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [f32],
-    accumulate: bool,
-    lhs: &[f32],
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: &[f32],
-    (rhs_rs, rhs_cs): (usize, usize),
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(dst.len() >= m * n);
-    if k > 0 {
-        assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-        assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    }
-    // SAFETY: the asserts above keep every index gemm reads or writes inside the slices; `dst`
-    // is row-major `[m, n]` and does not alias the inputs (distinct borrows).
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        )
-    }
 }
 
 /// `eˣ` for `x` clamped to [−87, 88], branch-free so that loops over it vectorise: `x = n ln 2 + r`
@@ -464,7 +415,18 @@ fn forward_dir(
         } else {
             (&[], &mut [])
         };
-        matmul(b, g * h, h, &mut gh, false, prev, (h, 1), &wd, (g * h, 1));
+        matmul(
+            b,
+            g * h,
+            h,
+            &mut gh,
+            false,
+            prev,
+            (h, 1),
+            &wd,
+            (g * h, 1),
+            false,
+        );
         let step_gates: &mut [f32] = if keep {
             &mut gates[s * b * kw..][..b * kw]
         } else {
@@ -586,7 +548,18 @@ fn backward_dir(
         );
         // dh_{s-1} += dgh_s × W_dᵀ
         let dg = &dgh[s * b * g * h..][..b * g * h];
-        matmul(b, h, g * h, &mut dh, true, dg, (g * h, 1), &wd, (1, g * h));
+        matmul(
+            b,
+            h,
+            g * h,
+            &mut dh,
+            true,
+            dg,
+            (g * h, 1),
+            &wd,
+            (1, g * h),
+            false,
+        );
     }
     // dW_d = Σ_s h_{s-1}ᵀ dgh_s: one product over all steps ([h, t·b] × [t·b, G·h]).
     let mut dw = vec![0f32; h * g * h];
@@ -600,6 +573,7 @@ fn backward_dir(
         (1, h),
         &dgh,
         (g * h, 1),
+        false,
     );
     let mut db = vec![0f32; g * h];
     for row in dgh.chunks_exact(g * h) {

@@ -36,7 +36,7 @@ impl Downsample {
         }
     }
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.bn.forward(self.conv.forward(x))
+        crate::kernels::conv_bn(&self.conv, &self.bn, x, false)
     }
 }
 

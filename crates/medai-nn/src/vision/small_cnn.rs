@@ -29,9 +29,9 @@ impl ConvBnRelu {
         }
     }
 
-    /// Apply the block.
+    /// Apply the block (`act` is the ReLU that [`crate::kernels::conv_bn`] applies).
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.act.forward(self.bn.forward(self.conv.forward(x)))
+        crate::kernels::conv_bn(&self.conv, &self.bn, x, true)
     }
 }
 

@@ -82,7 +82,7 @@ impl Vgg16 {
                     x = self.pool.forward(x);
                 }
             } else if let Some(conv) = convs.next() {
-                x = self.act.forward(conv.forward(x));
+                x = self.act.forward(crate::kernels::conv2d(conv, x));
             }
         }
         x
