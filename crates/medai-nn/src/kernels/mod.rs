@@ -539,7 +539,13 @@ fn fused_conv(
             eps: bn.map_or(0.0, |b| b.epsilon),
             relu,
         };
-        Some(fused::conv2d(x.clone(), w, bias.unwrap_or(any), stats, spec))
+        Some(fused::conv2d(
+            x.clone(),
+            w,
+            bias.unwrap_or(any),
+            stats,
+            spec,
+        ))
     }
     #[cfg(not(feature = "flex"))]
     None
