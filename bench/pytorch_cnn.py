@@ -6,6 +6,7 @@ usage: python3 bench/pytorch_cnn.py [SIZE] [TRAIN_BATCH] [SECONDS]   (prints one
 """
 import json
 import os
+import resource
 import sys
 import time
 
@@ -61,4 +62,5 @@ with torch.inference_mode():
 lat.sort()
 print(json.dumps({"size": size, "batch": batch, "train_img_s": round(train, 1),
                   "infer256_img_s": round(infer, 1), "latency1_ms_p50": round(lat[len(lat) // 2], 4),
-                  "torch": torch.__version__, "threads": torch.get_num_threads()}))
+                  "torch": torch.__version__, "threads": torch.get_num_threads(),
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))

@@ -12,6 +12,7 @@ bench/text_reference.py does on real, ragged documents.
 """
 import json
 import os
+import resource
 import sys
 import time
 
@@ -77,4 +78,5 @@ with torch.no_grad():
         forward()
         n += batch
     infer = n / (time.perf_counter() - t)
-print(json.dumps({"seq": seq, "batch": batch, "vocab": vocab, "embed": embed, "lstm": lstm, "train_steps_s": round(train, 2), "infer_docs_s": round(infer, 1), "packed": packed}))
+print(json.dumps({"seq": seq, "batch": batch, "vocab": vocab, "embed": embed, "lstm": lstm, "train_steps_s": round(train, 2), "infer_docs_s": round(infer, 1), "packed": packed,
+                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))

@@ -2,7 +2,8 @@
 //! `bench/pytorch_cnn.py`, which builds the same network in PyTorch).
 //!
 //! `cargo run --release -p medai-nn --example bench_cnn -- [SIZE] [TRAIN_BATCH] [SECONDS]`
-//! prints one JSON object: train images/s, batch-256 inference images/s, batch-1 p50 latency (ms).
+//! prints one JSON object: train images/s, batch-256 inference images/s, batch-1 p50 latency (ms)
+//! and the process's peak RSS (MiB).
 
 use medai_nn::Device;
 use medai_nn::training::Network;
@@ -73,6 +74,19 @@ fn main() {
     let p50 = lat[lat.len() / 2];
     let flops = 3.0 * cfg.small_cnn_flops(size, size);
     println!(
-        "{{\"size\": {size}, \"batch\": {batch}, \"train_img_s\": {train:.1}, \"infer256_img_s\": {infer:.1}, \"latency1_ms_p50\": {p50:.4}, \"train_flop_per_img\": {flops:.0}}}"
+        "{{\"size\": {size}, \"batch\": {batch}, \"train_img_s\": {train:.1}, \"infer256_img_s\": {infer:.1}, \"latency1_ms_p50\": {p50:.4}, \"train_flop_per_img\": {flops:.0}, \"peak_rss_mb\": {:.1}}}",
+        peak_rss_mb()
     );
+}
+
+/// Peak resident memory of this process in MiB (`VmHWM`; 0 where /proc is missing).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }
