@@ -75,18 +75,6 @@ fn main() {
     let flops = 3.0 * cfg.small_cnn_flops(size, size);
     println!(
         "{{\"size\": {size}, \"batch\": {batch}, \"train_img_s\": {train:.1}, \"infer256_img_s\": {infer:.1}, \"latency1_ms_p50\": {p50:.4}, \"train_flop_per_img\": {flops:.0}, \"peak_rss_mb\": {:.1}}}",
-        peak_rss_mb()
+        medai_nn::backend::peak_rss_mb()
     );
-}
-
-/// Peak resident memory of this process in MiB (`VmHWM`; 0 where /proc is missing).
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -80,18 +80,6 @@ fn main() {
     let infer = n as f64 / t.elapsed().as_secs_f64();
     println!(
         "{{\"seq\": {seq}, \"batch\": {batch}, \"vocab\": {vocab}, \"embed\": {embed}, \"lstm\": {lstm}, \"train_steps_s\": {train:.2}, \"infer_docs_s\": {infer:.1}, \"peak_rss_mb\": {:.1}}}",
-        peak_rss_mb()
+        medai_nn::backend::peak_rss_mb()
     );
-}
-
-/// Peak resident memory of this process in MiB (`VmHWM`; 0 where /proc is missing).
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
