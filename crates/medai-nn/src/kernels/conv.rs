@@ -1,8 +1,14 @@
-//! 2-D convolution for inference on plain `f32` slices (NCHW): per image, an im2col matrix
-//! built with contiguous row copies, then one `[out, in·kh·kw] × [in·kh·kw, oh·ow]` gemm;
-//! images in parallel (a single image parallelises the gemm instead). The engine's CPU
-//! convolution converts layouts and builds im2col tiles in per-element closures, which was half
-//! of a small CNN's inference time.
+//! 2-D convolution on plain `f32` slices (NCHW), forward and backward.
+//!
+//! Forward: per image, an im2col matrix built with contiguous row copies, then one
+//! `[out, in·kh·kw] × [in·kh·kw, oh·ow]` gemm; images in parallel (a single image parallelises
+//! the gemm instead). The engine's CPU convolution converts layouts and builds im2col tiles in
+//! per-element closures, which was half of a small CNN's inference time.
+//!
+//! Backward ([`conv2d_backward`]): the batch is cut into chunks of images, one task each. A
+//! chunk lays its images side by side as columns — im2col `[in·kh·kw, nb·oh·ow]` and the output
+//! gradient `[out, nb·oh·ow]` — so both gradients are one long gemm each: the weight gradient
+//! `dY · colᵀ` (summed over the chunks afterwards) and the input gradient `col2im(Wᵀ · dY)`.
 
 use rayon::prelude::*;
 
@@ -45,15 +51,23 @@ impl ConvShape {
 /// Fill `col` (`[c·kh·kw, oh·ow]`) from one image `x` (`[c, h, w]`).
 fn im2col(x: &[f32], s: &ConvShape, col: &mut [f32]) {
     let [oh, ow] = s.out().expect("checked by the caller");
+    im2col_strided(x, s, col, oh * ow);
+}
+
+/// [`im2col`] into rows `ld` apart: row `r` of the image's matrix is `col[r·ld..][..oh·ow]`
+/// (several images side by side in one matrix).
+fn im2col_strided(x: &[f32], s: &ConvShape, col: &mut [f32], ld: usize) {
+    let [oh, ow] = s.out().expect("checked by the caller");
     let [kh, kw] = s.k;
     let (pt, pl) = (s.pad[0] as isize, s.pad[2] as isize);
     let [sh, sw] = s.stride;
     let (h, w) = (s.h as isize, s.w as isize);
-    let mut rows = col.chunks_exact_mut(oh * ow);
+    let mut r = 0;
     for plane in x.chunks_exact(s.h * s.w).take(s.c) {
         for ki in 0..kh {
             for kj in 0..kw {
-                let dst = rows.next().expect("col has c·kh·kw rows");
+                let dst = &mut col[r * ld..][..oh * ow];
+                r += 1;
                 for (oy, out) in dst.chunks_exact_mut(ow).enumerate() {
                     let iy = (oy * sh) as isize + ki as isize - pt;
                     if iy < 0 || iy >= h {
@@ -61,6 +75,18 @@ fn im2col(x: &[f32], s: &ConvShape, col: &mut [f32]) {
                         continue;
                     }
                     let src = &plane[iy as usize * s.w..][..s.w];
+                    if sw == 1 {
+                        // Output x reads input x + kj − pl: zeros, one contiguous copy, zeros.
+                        let shift = kj as isize - pl;
+                        let lo = (-shift).clamp(0, ow as isize) as usize;
+                        let hi = (w - shift).clamp(lo as isize, ow as isize) as usize;
+                        out[..lo].fill(0.0);
+                        out[lo..hi].copy_from_slice(
+                            &src[(lo as isize + shift) as usize..(hi as isize + shift) as usize],
+                        );
+                        out[hi..].fill(0.0);
+                        continue;
+                    }
                     let mut ix = kj as isize - pl;
                     for o in out.iter_mut() {
                         *o = if ix >= 0 && ix < w {
@@ -96,44 +122,258 @@ pub fn conv2d_forward(
         affine.is_none_or(|(a, b)| a.len() == s.o && b.len() == s.o),
         "conv2d: per-channel scale/shift size"
     );
-    let per_out = s.o * oh * ow;
+    let p = oh * ow;
+    let per_out = s.o * p;
     let mut out = vec![0f32; s.n * per_out];
-    let image = |i: usize, dst: &mut [f32], col: &mut Vec<f32>, parallel: bool| {
-        // Every element of `col` is written by im2col: no need to zero it.
-        col.resize(ck * oh * ow, 0.0);
-        im2col(&x[i * s.c * s.h * s.w..][..s.c * s.h * s.w], &s, col);
+    // Per output channel `y·a + b`, then ReLU, on rows of output channels from `o0` on.
+    let epilogue = |o0: usize, dst: &mut [f32]| {
+        if affine.is_some() || relu {
+            for (o, row) in dst.chunks_exact_mut(p).enumerate() {
+                let (a, b) = affine.map_or((1.0, 0.0), |(a, b)| (a[o0 + o], b[o0 + o]));
+                scale_shift_relu(row, a, b, relu);
+            }
+        }
+    };
+    let product = |rows: std::ops::Range<usize>, dst: &mut [f32], col: &[f32]| {
         super::matmul(
-            s.o,
-            oh * ow,
+            rows.len(),
+            p,
             ck,
             dst,
             false,
-            weight,
+            &weight[rows.start * ck..rows.end * ck],
             (ck, 1),
             col,
-            (oh * ow, 1),
-            parallel,
+            (p, 1),
+            false,
         );
-        if affine.is_some() || relu {
-            for (o, row) in dst.chunks_exact_mut(oh * ow).enumerate() {
-                let (a, b) = affine.map_or((1.0, 0.0), |(a, b)| (a[o], b[o]));
-                for v in row.iter_mut() {
-                    *v = *v * a + b;
-                    if relu {
-                        *v = v.max(0.0);
+        epilogue(rows.start, dst);
+    };
+    if s.n == 1 {
+        // One image (serving latency): im2col once, then the output channels split between two
+        // threads when the product is large enough to pay for the hand-off.
+        let mut col = vec![0f32; ck * p];
+        im2col(x, &s, &mut col);
+        let half = s.o / 2;
+        if rayon::current_num_threads() > 1 && half > 0 && s.o * p * ck >= 1 << 20 {
+            let (top, bottom) = out.split_at_mut(half * p);
+            rayon::join(
+                || product(0..half, top, &col),
+                || product(half..s.o, bottom, &col),
+            );
+        } else {
+            product(0..s.o, &mut out, &col);
+        }
+    } else {
+        out.par_chunks_mut(per_out)
+            .enumerate()
+            .for_each(|(i, dst)| {
+                FORWARD_SCRATCH.with_borrow_mut(|col| {
+                    // Every element of `col` is written by im2col: the buffer is not cleared.
+                    col.resize(ck * p, 0.0);
+                    im2col(&x[i * s.c * s.h * s.w..][..s.c * s.h * s.w], &s, col);
+                    product(0..s.o, dst, col);
+                })
+            });
+    }
+    out
+}
+
+multiversion! {
+    /// `v·a + b` (then ReLU) over a row.
+    fn scale_shift_relu(row: &mut [f32], a: f32, b: f32, relu: bool) {
+        if relu {
+            for v in row.iter_mut() {
+                *v = (*v * a + b).max(0.0);
+            }
+        } else {
+            for v in row.iter_mut() {
+                *v = *v * a + b;
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Per-thread im2col matrix of the forward pass, kept between calls.
+    static FORWARD_SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The adjoint of [`im2col_strided`]: adds every element of the image's matrix (rows `ld`
+/// apart) to the input position it was copied from, in `dx` (`[c, h, w]`).
+fn col2im_strided(col: &[f32], s: &ConvShape, dx: &mut [f32], ld: usize) {
+    let [oh, ow] = s.out().expect("checked by the caller");
+    let [kh, kw] = s.k;
+    let (pt, pl) = (s.pad[0] as isize, s.pad[2] as isize);
+    let [sh, sw] = s.stride;
+    let (h, w) = (s.h as isize, s.w as isize);
+    let mut r = 0;
+    for plane in dx.chunks_exact_mut(s.h * s.w).take(s.c) {
+        for ki in 0..kh {
+            for kj in 0..kw {
+                let src = &col[r * ld..][..oh * ow];
+                r += 1;
+                for (oy, row) in src.chunks_exact(ow).enumerate() {
+                    let iy = (oy * sh) as isize + ki as isize - pt;
+                    if iy < 0 || iy >= h {
+                        continue;
+                    }
+                    let dst = &mut plane[iy as usize * s.w..][..s.w];
+                    let first = kj as isize - pl;
+                    if sw == 1 && first >= 0 && first + ow as isize <= w {
+                        // The common case (stride 1, inside the image): a vector add.
+                        for (d, v) in dst[first as usize..][..ow].iter_mut().zip(row) {
+                            *d += v;
+                        }
+                        continue;
+                    }
+                    let mut ix = first;
+                    for v in row {
+                        if ix >= 0 && ix < w {
+                            dst[ix as usize] += v;
+                        }
+                        ix += sw as isize;
                     }
                 }
             }
         }
-    };
-    if s.n == 1 {
-        image(0, &mut out, &mut Vec::new(), false);
-    } else {
-        out.par_chunks_mut(per_out)
-            .enumerate()
-            .for_each_init(Vec::new, |col, (i, dst)| image(i, dst, col, false));
     }
-    out
+}
+
+thread_local! {
+    /// Per-thread work matrices of the backward pass (output gradient, im2col, its gradient),
+    /// kept between calls so a training step does not allocate and clear them again.
+    static SCRATCH: std::cell::RefCell<[Vec<f32>; 3]> = const {
+        std::cell::RefCell::new([Vec::new(), Vec::new(), Vec::new()])
+    };
+}
+
+/// Gradients of [`conv2d_forward`] without the affine/ReLU epilogue: from the input `x`
+/// (`[n, c, h, w]`), the weight (`[o, c, kh, kw]`) and the output gradient `dy`
+/// (`[n, o, oh, ow]`), the input gradient (`[n, c, h, w]`, when `need_dx`) and the weight
+/// gradient (`[o, c·kh·kw]`, when `need_dw`). The bias gradient is `dy` summed per channel
+/// ([`channel_sums`]).
+pub fn conv2d_backward(
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    s: ConvShape,
+    need_dx: bool,
+    need_dw: bool,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    let [oh, ow] = s
+        .out()
+        .expect("conv2d: kernel larger than the padded input");
+    let (p, ck, chw) = (oh * ow, s.c * s.k[0] * s.k[1], s.c * s.h * s.w);
+    assert_eq!(x.len(), s.n * chw, "conv2d backward: input size");
+    assert_eq!(weight.len(), s.o * ck, "conv2d backward: weight size");
+    assert_eq!(
+        dy.len(),
+        s.n * s.o * p,
+        "conv2d backward: output gradient size"
+    );
+    if s.n == 0 || !(need_dx || need_dw) {
+        return (
+            need_dx.then(|| vec![0f32; x.len()]),
+            need_dw.then(|| vec![0f32; s.o * ck]),
+        );
+    }
+    // Images per chunk: enough chunks for every thread, and each chunk's column matrix within
+    // about 16 MiB so it stays near the cache and memory stays bounded on large images.
+    let threads = rayon::current_num_threads().max(1);
+    let by_memory = ((4 << 20) / (ck * p).max(1)).max(1);
+    let nb = s.n.div_ceil(threads).min(by_memory).max(1);
+    let chunk = |first: usize, dx: Option<&mut [f32]>| -> Option<Vec<f32>> {
+        SCRATCH.with_borrow_mut(|[g, col, dcol]| {
+            let m = nb.min(s.n - first);
+            let cols = m * p;
+            // The output gradient of the chunk as one `[o, m·p]` matrix (every element is
+            // written: the scratch buffers are not cleared).
+            g.resize(s.o * cols, 0.0);
+            for j in 0..m {
+                let img = &dy[(first + j) * s.o * p..][..s.o * p];
+                for (o, row) in img.chunks_exact(p).enumerate() {
+                    g[o * cols + j * p..][..p].copy_from_slice(row);
+                }
+            }
+            let dw = need_dw.then(|| {
+                col.resize(ck * cols, 0.0);
+                for j in 0..m {
+                    im2col_strided(&x[(first + j) * chw..][..chw], &s, &mut col[j * p..], cols);
+                }
+                // dW[o, ck] = G[o, cols] · colᵀ (col read as `[cols, ck]`).
+                let mut dw = vec![0f32; s.o * ck];
+                super::matmul(
+                    s.o,
+                    ck,
+                    cols,
+                    &mut dw,
+                    false,
+                    g,
+                    (cols, 1),
+                    col,
+                    (1, cols),
+                    false,
+                );
+                dw
+            });
+            if let Some(dx) = dx {
+                // dcol[ck, cols] = Wᵀ · G (W read as `[ck, o]`), then back to image positions.
+                dcol.resize(ck * cols, 0.0);
+                super::matmul(
+                    ck,
+                    cols,
+                    s.o,
+                    dcol,
+                    false,
+                    weight,
+                    (1, ck),
+                    g,
+                    (cols, 1),
+                    false,
+                );
+                for (j, img) in dx.chunks_exact_mut(chw).enumerate() {
+                    col2im_strided(&dcol[j * p..], &s, img, cols);
+                }
+            }
+            dw
+        })
+    };
+    let mut dx = need_dx.then(|| vec![0f32; x.len()]);
+    let partial: Vec<Option<Vec<f32>>> = match dx.as_mut() {
+        Some(dx) => dx
+            .par_chunks_mut(nb * chw)
+            .enumerate()
+            .map(|(i, d)| chunk(i * nb, Some(d)))
+            .collect(),
+        None => (0..s.n.div_ceil(nb))
+            .into_par_iter()
+            .map(|i| chunk(i * nb, None))
+            .collect(),
+    };
+    let dw = need_dw.then(|| {
+        let mut parts = partial.into_iter().flatten();
+        let mut dw = parts.next().expect("at least one chunk");
+        for part in parts {
+            for (a, b) in dw.iter_mut().zip(&part) {
+                *a += b;
+            }
+        }
+        dw
+    });
+    (dx, dw)
+}
+
+/// Per channel, the sum of `y` (`[n, channels, per]`) over images and positions (in `f64`).
+pub fn channel_sums(y: &[f32], n: usize, channels: usize) -> Vec<f32> {
+    let per = y.len().checked_div(n * channels).unwrap_or(0);
+    let mut acc = vec![0f64; channels];
+    for img in y.chunks_exact(channels * per.max(1)).take(n) {
+        for (a, row) in acc.iter_mut().zip(img.chunks_exact(per.max(1))) {
+            *a += row.iter().map(|&v| v as f64).sum::<f64>();
+        }
+    }
+    acc.into_iter().map(|v| v as f32).collect()
 }
 
 #[cfg(test)]
@@ -173,34 +413,58 @@ mod tests {
         out
     }
 
+    /// (n, c, h, w, o, kernel, stride, padding top/bottom/left/right).
+    type Case = (
+        usize,
+        usize,
+        usize,
+        usize,
+        usize,
+        [usize; 2],
+        [usize; 2],
+        [usize; 4],
+    );
+
+    /// Strides 1–3, paddings 0–3 (also asymmetric), kernels 1×1–7×7, batches that cut into
+    /// several backward chunks, and one image whose product is large enough (≥ 2^20) for the
+    /// forward to split its output channels between two threads.
+    const CASES: [Case; 8] = [
+        (3, 2, 7, 6, 4, [3, 3], [1, 1], [1, 1, 1, 1]),
+        (1, 3, 9, 9, 5, [3, 3], [2, 2], [1, 1, 1, 1]),
+        (2, 3, 11, 10, 4, [7, 7], [2, 2], [3, 3, 3, 3]),
+        (4, 4, 5, 5, 3, [1, 1], [2, 2], [0, 0, 0, 0]),
+        (1, 1, 4, 6, 2, [3, 2], [1, 3], [0, 2, 1, 0]),
+        (7, 2, 3, 3, 2, [3, 3], [1, 1], [0, 0, 0, 0]),
+        (5, 2, 7, 6, 4, [3, 3], [1, 1], [1, 1, 1, 1]),
+        (1, 16, 16, 16, 33, [3, 3], [1, 1], [1, 1, 1, 1]),
+    ];
+
+    /// The shape of a case and deterministic input and weight values in [-1, 1].
+    fn case_inputs((n, c, h, w, o, k, stride, pad): Case) -> (ConvShape, Vec<f32>, Vec<f32>) {
+        let s = ConvShape {
+            n,
+            c,
+            h,
+            w,
+            o,
+            k,
+            stride,
+            pad,
+        };
+        let x = (0..n * c * h * w)
+            .map(|i| ((i * 31 % 17) as f32 - 8.0) / 8.0)
+            .collect();
+        let wt = (0..o * c * k[0] * k[1])
+            .map(|i| ((i * 7 % 13) as f32 - 6.0) / 6.0)
+            .collect();
+        (s, x, wt)
+    }
+
     #[test]
     fn matches_direct_convolution_for_strides_paddings_and_kernels() {
-        let shapes = [
-            // (n, c, h, w, o, k, stride, pad t b l r)
-            (3, 2, 7, 6, 4, [3, 3], [1, 1], [1, 1, 1, 1]),
-            (1, 3, 9, 9, 5, [3, 3], [2, 2], [1, 1, 1, 1]),
-            (2, 3, 11, 10, 4, [7, 7], [2, 2], [3, 3, 3, 3]),
-            (2, 4, 5, 5, 3, [1, 1], [2, 2], [0, 0, 0, 0]),
-            (1, 1, 4, 6, 2, [3, 2], [1, 3], [0, 2, 1, 0]),
-            (2, 2, 3, 3, 2, [3, 3], [1, 1], [0, 0, 0, 0]),
-        ];
-        for (n, c, h, w, o, k, stride, pad) in shapes {
-            let s = ConvShape {
-                n,
-                c,
-                h,
-                w,
-                o,
-                k,
-                stride,
-                pad,
-            };
-            let x: Vec<f32> = (0..n * c * h * w)
-                .map(|i| ((i * 31 % 17) as f32 - 8.0) / 8.0)
-                .collect();
-            let wt: Vec<f32> = (0..o * c * k[0] * k[1])
-                .map(|i| ((i * 7 % 13) as f32 - 6.0) / 6.0)
-                .collect();
+        for case in CASES {
+            let (s, x, wt) = case_inputs(case);
+            let o = s.o;
             let got = conv2d_forward(&x, &wt, None, false, s);
             let want = naive(&x, &wt, s);
             // Scale, shift and ReLU in the same pass.
@@ -220,6 +484,81 @@ mod tests {
                 .map(|(a, b)| (a - b).abs())
                 .fold(0f32, f32::max);
             assert!(worst < 1e-4, "{s:?}: max difference {worst}");
+        }
+    }
+
+    /// Both gradients against the direct sums (in f64): dx[n,c,y,x] = Σ dy·w and
+    /// dw[o,c,i,j] = Σ dy·x over every output position the pair meets at.
+    #[test]
+    fn backward_matches_direct_gradients() {
+        for case in CASES {
+            let (s, x, wt) = case_inputs(case);
+            let ConvShape {
+                n,
+                c,
+                h,
+                w,
+                o,
+                k,
+                stride,
+                pad,
+            } = s;
+            let [oh, ow] = s.out().unwrap();
+            let dy: Vec<f32> = (0..n * o * oh * ow)
+                .map(|i| ((i * 11 % 19) as f32 - 9.0) / 9.0)
+                .collect();
+            let mut dx = vec![0f64; x.len()];
+            let mut dw = vec![0f64; wt.len()];
+            for b in 0..n {
+                for oc in 0..o {
+                    for oy in 0..oh {
+                        for ox in 0..ow {
+                            let g = dy[((b * o + oc) * oh + oy) * ow + ox] as f64;
+                            for ci in 0..c {
+                                for ki in 0..k[0] {
+                                    for kj in 0..k[1] {
+                                        let iy = (oy * stride[0] + ki) as isize - pad[0] as isize;
+                                        let ix = (ox * stride[1] + kj) as isize - pad[2] as isize;
+                                        if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize
+                                        {
+                                            continue;
+                                        }
+                                        let xi = ((b * c + ci) * h + iy as usize) * w + ix as usize;
+                                        let wi = ((oc * c + ci) * k[0] + ki) * k[1] + kj;
+                                        dx[xi] += g * wt[wi] as f64;
+                                        dw[wi] += g * x[xi] as f64;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let (gx, gw) = conv2d_backward(&x, &wt, &dy, s, true, true);
+            for (name, got, want) in [("dx", gx.unwrap(), dx), ("dw", gw.unwrap(), dw)] {
+                assert_eq!(got.len(), want.len(), "{s:?} {name}");
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (*a as f64 - b).abs())
+                    .fold(0f64, f64::max);
+                assert!(worst < 1e-4, "{s:?}: {name} max difference {worst}");
+            }
+            // Only the weight gradient (a network's first layer): the same values.
+            let (none, gw2) = conv2d_backward(&x, &wt, &dy, s, false, true);
+            assert!(none.is_none());
+            let (gx3, _) = conv2d_backward(&x, &wt, &dy, s, true, false);
+            assert_eq!(gw2, conv2d_backward(&x, &wt, &dy, s, false, true).1);
+            assert_eq!(gx3.map(|v| v.len()), Some(x.len()));
+            // Bias gradient: the per-channel sum.
+            let sums = channel_sums(&dy, n, o);
+            for (oc, got) in sums.iter().enumerate() {
+                let want: f64 = (0..n)
+                    .flat_map(|b| dy[(b * o + oc) * oh * ow..][..oh * ow].iter())
+                    .map(|&v| v as f64)
+                    .sum();
+                assert!((*got as f64 - want).abs() < 1e-4);
+            }
         }
     }
 }

@@ -165,9 +165,9 @@ impl DenseNet {
     /// The output of `features.norm5` + ReLU, `[batch, channels, h, w]` (the Grad-CAM target).
     pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
         let f = &self.features;
-        let mut x = f.act.forward(f.norm0.forward(f.conv0.forward(x)));
+        let mut x = crate::kernels::conv_bn(&f.conv0, &f.norm0, x, true);
         if let Some(p) = &f.pool0 {
-            x = p.forward(x);
+            x = crate::kernels::max_pool2d(p, x);
         }
         let dense = |layers: &[DenseLayer], mut x: Tensor<4>| {
             for l in layers {

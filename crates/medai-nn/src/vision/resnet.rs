@@ -88,10 +88,12 @@ impl Block {
             Some(d) => d.forward(x.clone()),
             None => x.clone(),
         };
-        let mut y = self.act.forward(self.bn1.forward(self.conv1.forward(x)));
-        y = self.bn2.forward(self.conv2.forward(y));
+        use crate::kernels::conv_bn;
+        let mut y = conv_bn(&self.conv1, &self.bn1, x, true);
+        let bottleneck = self.conv3.is_some();
+        y = conv_bn(&self.conv2, &self.bn2, y, bottleneck);
         if let (Some(c3), Some(b3)) = (&self.conv3, &self.bn3) {
-            y = b3.forward(c3.forward(self.act.forward(y)));
+            y = conv_bn(c3, b3, y, false);
         }
         self.act.forward(y + identity)
     }
@@ -193,9 +195,9 @@ impl ResNet {
 
     /// The output of `layer4`, `[batch, channels, h, w]` (the Grad-CAM target layer).
     pub fn feature_map(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self.act.forward(self.bn1.forward(self.conv1.forward(x)));
+        let mut x = crate::kernels::conv_bn(&self.conv1, &self.bn1, x, true);
         if let Some(p) = &self.maxpool {
-            x = p.forward(x);
+            x = crate::kernels::max_pool2d(p, x);
         }
         for block in self
             .layer1

@@ -85,7 +85,7 @@ impl SmallCnn {
             x = block.forward(x);
             let end_of_stage = (i + 1) % self.per_stage == 0;
             if end_of_stage && (i + 1) / self.per_stage < stages {
-                x = self.pool.forward(x);
+                x = crate::kernels::max_pool2d(&self.pool, x);
             }
         }
         x

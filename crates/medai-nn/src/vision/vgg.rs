@@ -79,7 +79,7 @@ impl Vgg16 {
                 // Skip pools that would shrink a tiny map below 1×1.
                 let [_, _, h, w] = x.dims();
                 if h >= 2 && w >= 2 {
-                    x = self.pool.forward(x);
+                    x = crate::kernels::max_pool2d(&self.pool, x);
                 }
             } else if let Some(conv) = convs.next() {
                 x = self.act.forward(crate::kernels::conv2d(conv, x));
