@@ -143,6 +143,10 @@ pub struct TrainArgs {
     /// Train only the new head for this many epochs first, then unfreeze everything.
     #[arg(long, default_value_t = 0)]
     pub freeze_backbone: usize,
+    /// Keep an exponential moving average of the weights with this momentum (e.g. 0.99, as
+    /// Keras' `use_ema=True`); the averaged weights are validated and exported.
+    #[arg(long)]
+    pub ema: Option<f64>,
     /// Compute device: cpu (default), wgpu, vulkan, cuda (GPU ones need the cargo feature).
     #[arg(long, default_value = "cpu")]
     pub device: String,
@@ -382,6 +386,7 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
         patience: a.patience,
         seed: a.seed,
         freeze_backbone_epochs: a.freeze_backbone,
+        ema: crate::commands::ema_momentum(a.ema)?,
         ..TrainConfig::default()
     };
 
@@ -1102,4 +1107,14 @@ pub fn quickstart(a: QuickstartArgs) -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `--ema M`, checked: a momentum in [0, 1).
+pub fn ema_momentum(m: Option<f64>) -> Result<Option<f64>> {
+    match m {
+        Some(m) if !(0.0..1.0).contains(&m) => {
+            bail!("--ema {m}: expected a momentum in [0, 1) (e.g. 0.99)")
+        }
+        m => Ok(m),
+    }
 }

@@ -409,6 +409,10 @@ pub struct TrainForecastArgs {
     /// Stop when the validation likelihood has not improved for this many epochs (0: never).
     #[arg(long, default_value_t = 4)]
     pub patience: usize,
+    /// Keep an exponential moving average of the weights with this momentum (e.g. 0.99, as
+    /// Keras' `use_ema=True`); the averaged weights are validated and exported.
+    #[arg(long)]
+    pub ema: Option<f64>,
     /// Fraction of the training windows (the latest) held out to pick the epoch.
     #[arg(long, default_value_t = 0.05)]
     pub val_fraction: f64,
@@ -469,6 +473,7 @@ pub fn train_forecast(a: TrainForecastArgs) -> Result<()> {
         schedule: Schedule::Cosine,
         patience: a.patience,
         seed: a.seed,
+        ema: crate::commands::ema_momentum(a.ema)?,
         ..TrainConfig::default()
     };
     let device = medai_nn::backend::device(&a.device).map_err(|e| anyhow!(e))?;

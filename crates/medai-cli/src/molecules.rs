@@ -76,6 +76,10 @@ pub struct TrainMoleculesArgs {
     /// Stop after this many epochs without validation improvement (0: never).
     #[arg(long, default_value_t = 0)]
     pub patience: usize,
+    /// Keep an exponential moving average of the weights with this momentum (e.g. 0.99, as
+    /// Keras' `use_ema=True`); the averaged weights are validated and exported.
+    #[arg(long)]
+    pub ema: Option<f64>,
     /// Skip rows with invalid SMILES or values (listed on stderr and in the bundle) instead of
     /// failing.
     #[arg(long)]
@@ -303,6 +307,7 @@ pub fn train_molecules(a: TrainMoleculesArgs) -> Result<()> {
         },
         patience: a.patience,
         seed: a.seed,
+        ema: crate::commands::ema_momentum(a.ema)?,
         ..TrainConfig::default()
     };
     let device = medai_nn::backend::device(&a.device).map_err(|e| anyhow!(e))?;

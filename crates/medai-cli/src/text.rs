@@ -86,6 +86,10 @@ pub struct TrainTextArgs {
     /// dropout; 0: off).
     #[arg(long, default_value_t = 0.0)]
     pub word_dropout: f64,
+    /// Keep an exponential moving average of the weights with this momentum (e.g. 0.99, as
+    /// Keras' `use_ema=True`); the averaged weights are validated and exported.
+    #[arg(long)]
+    pub ema: Option<f64>,
     /// Epochs (default: 30 for word models, 4 for bert).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -386,6 +390,7 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
     if !(0.0..1.0).contains(&a.dropout) {
         bail!("--dropout {}: expected a value in [0, 1)", a.dropout);
     }
+    crate::commands::ema_momentum(a.ema)?;
     if !(0.0..1.0).contains(&a.word_dropout) {
         bail!(
             "--word-dropout {}: expected a value in [0, 1)",
@@ -576,6 +581,7 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
         },
         patience: a.patience,
         seed: a.seed,
+        ema: crate::commands::ema_momentum(a.ema)?,
         ..TrainConfig::default()
     };
     if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -421,6 +421,8 @@ fn multilabel_text() {
         "0.01",
         "--min-freq",
         "1",
+        "--ema",
+        "0.9",
         "--quiet",
         "--out",
         b.to_str().unwrap(),
@@ -428,6 +430,8 @@ fn multilabel_text() {
     let m: Value =
         serde_json::from_str(&std::fs::read_to_string(b.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(m["label_mode"], "multilabel");
+    // The weight average is what was validated and exported.
+    assert_eq!(m["training"]["config"]["ema"], 0.9);
     let t = &m["metrics"]["test"];
     assert!(t["auc_macro"].as_f64().unwrap() > 0.95, "{t}");
 }
@@ -571,5 +575,18 @@ fn bad_text_input_gives_one_clear_error() {
         out,
     ]);
     assert!(e.contains("note") && e.contains("ok.tsv"), "{e}");
+    // A weight-average momentum outside [0, 1).
+    let e = err(&[
+        "train",
+        "text",
+        "--data",
+        &w("ok.tsv", good.as_bytes()),
+        "--ema",
+        "1.5",
+        "--quiet",
+        "--out",
+        out,
+    ]);
+    assert!(e.contains("--ema 1.5") && e.contains("[0, 1)"), "{e}");
     assert!(!Path::new(out).exists());
 }

@@ -84,9 +84,10 @@ impl ForecastNetConfig {
                 Some(LstmConfig::new(ENCODER_FEATURES, self.hidden, true).init(device)),
             ),
         };
-        let zero_slot = EmbeddingConfig::new(self.period, 2).init(device);
+        // Zero-initialised but trained (`from_tensor` makes the parameter require gradients; a
+        // `zeros_like` mapped into an existing one would not).
         let zero_slot = Embedding {
-            weight: zero_slot.weight.map(|w| w.zeros_like()),
+            weight: Param::from_tensor(Tensor::<2>::zeros([self.period, 2], device)),
         };
         ForecastNet {
             gru,

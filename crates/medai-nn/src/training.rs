@@ -278,6 +278,12 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Train only the head for this many epochs, then unfreeze (transfer learning).
     pub freeze_backbone_epochs: usize,
+    /// Exponential moving average of the weights with this momentum (Keras' `use_ema` /
+    /// `ema_momentum`): after every optimiser step `ema = m·ema + (1 − m)·w` (the first step
+    /// copies the weights). The averaged weights are the ones validated, kept and exported.
+    /// `None`: off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ema: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -297,6 +303,7 @@ impl Default for TrainConfig {
             patience: 8,
             seed: 42,
             freeze_backbone_epochs: 0,
+            ema: None,
         }
     }
 }
@@ -333,6 +340,9 @@ struct CheckpointState {
     best_epoch: usize,
     history: Vec<EpochLog>,
     config: TrainConfig,
+    /// Optimiser steps folded into the weight average so far (0 without `ema`).
+    #[serde(default)]
+    ema_steps: u64,
 }
 
 /// Where training writes its side files.
@@ -594,6 +604,9 @@ where
     let mut best_epoch = 0;
     let mut best_model = model.valid();
     let mut start_epoch = 0;
+    // The weight average (inference mode), when `cfg.ema` asks for one.
+    let mut ema = cfg.ema.map(|_| model.valid());
+    let mut ema_steps = 0u64;
 
     // Resume from a checkpoint.
     if let (true, Some(dir)) = (
@@ -623,6 +636,17 @@ where
                 &std::fs::read(dir.join("best.bpk")).map_err(|e| TrainError::Io(dir.clone(), e))?,
             )
             .map_err(|e| TrainError::Checkpoint(dir.clone(), e))?;
+            if let Some(e) = ema.take() {
+                ema = Some(
+                    crate::weights::load_burnpack(
+                        e,
+                        &std::fs::read(dir.join("ema.bpk"))
+                            .map_err(|e| TrainError::Io(dir.join("ema.bpk"), e))?,
+                    )
+                    .map_err(|e| TrainError::Checkpoint(dir.clone(), e))?,
+                );
+                ema_steps = state.ema_steps;
+            }
             start_epoch = state.epoch;
             best_auc = state.best_auc;
             best_epoch = state.best_epoch;
@@ -688,6 +712,14 @@ where
                 let grads = GradientsParams::from_grads(loss.backward(), &model);
                 lr = lr_at(cfg, epoch0, step, steps_per_epoch);
                 model = optim.step(lr, model.clone(), grads);
+                if let (Some(m), Some(avg)) = (cfg.ema, ema.take()) {
+                    ema = Some(ema_update(
+                        avg,
+                        &model,
+                        if ema_steps == 0 { 0.0 } else { m },
+                    ));
+                    ema_steps += 1;
+                }
                 loss_sum += lv * y.len() as f64;
                 seen += y.len();
                 step += 1;
@@ -698,7 +730,12 @@ where
         )?;
         bar.finish_and_clear();
         let train_secs = t0.elapsed().as_secs_f64();
-        let valid = model.valid();
+        let valid = match &ema {
+            // `valid` rather than `clone`: a clone would share its running statistics with the
+            // average, which the next step overwrites.
+            Some(avg) => avg.valid(),
+            None => model.valid(),
+        };
         let outputs = predict_outputs(
             &valid,
             source,
@@ -761,8 +798,9 @@ where
                 best_epoch,
                 history: history.clone(),
                 config: cfg.clone(),
+                ema_steps,
             };
-            save_checkpoint(dir, &model, &best_model, &optim, &state)?;
+            save_checkpoint(dir, &model, &best_model, ema.as_ref(), &optim, &state)?;
         }
         if cfg.patience > 0 && epoch0 + 1 - best_epoch >= cfg.patience {
             if io.progress {
@@ -779,6 +817,69 @@ where
         history,
         best_epoch,
         best_val_score: best_auc,
+    })
+}
+
+/// Whether the optimiser trains each float tensor of a module, in visiting order (running
+/// statistics and frozen weights it does not).
+struct CollectTrained(Vec<bool>);
+
+impl burn::module::ModuleVisitor for CollectTrained {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        self.0.push(param.val().is_require_grad());
+    }
+}
+
+/// Every float tensor of a module in visiting order, flattened.
+struct CollectWeights(Vec<Tensor<1>>);
+
+impl burn::module::ModuleVisitor for CollectWeights {
+    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+        let t = param.val();
+        let n = t.shape().num_elements();
+        self.0.push(t.reshape([n]));
+    }
+}
+
+/// Folds the collected weights into a module of the same structure: trained tensors are
+/// averaged with momentum `m`, the others (running statistics, frozen weights) copied.
+struct FoldWeights {
+    current: std::vec::IntoIter<(Tensor<1>, bool)>,
+    m: f64,
+}
+
+impl burn::module::ModuleMapper for FoldWeights {
+    fn map_float<const D: usize>(
+        &mut self,
+        param: burn::module::Param<Tensor<D>>,
+    ) -> burn::module::Param<Tensor<D>> {
+        let Some((w, trained)) = self.current.next() else {
+            return param;
+        };
+        let m = self.m;
+        param.map(|avg| {
+            let w = w.reshape(avg.shape());
+            if trained && m > 0.0 {
+                avg.mul_scalar(m).add(w.mul_scalar(1.0 - m))
+            } else {
+                w
+            }
+        })
+    }
+}
+
+/// One step of the exponential moving average of `model`'s weights into `avg` (an
+/// inference-mode copy of the same network): `avg = m·avg + (1 − m)·w`.
+pub fn ema_update<M: Module>(avg: M, model: &M, m: f64) -> M {
+    let mut trained = CollectTrained(Vec::new());
+    model.visit(&mut trained);
+    // `valid` detaches the weights and folds in pending running-statistics updates.
+    let mut weights = CollectWeights(Vec::new());
+    model.valid().visit(&mut weights);
+    let current: Vec<(Tensor<1>, bool)> = weights.0.into_iter().zip(trained.0).collect();
+    avg.map(&mut FoldWeights {
+        current: current.into_iter(),
+        m,
     })
 }
 
@@ -804,6 +905,7 @@ fn save_checkpoint<M: Module>(
     dir: &Path,
     model: &M,
     best: &M,
+    ema: Option<&M>,
     optim: &burn::optim::ModuleOptimizer,
     state: &CheckpointState,
 ) -> Result<(), TrainError> {
@@ -819,7 +921,7 @@ fn save_checkpoint<M: Module>(
     }
     std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
     let ob = optim.into_bytes().map_err(|e| ck(format!("{e:?}")))?;
-    let parts: [(&str, Vec<u8>); 4] = [
+    let mut parts: Vec<(&str, Vec<u8>)> = vec![
         (
             "model.bpk",
             crate::weights::save_burnpack(model).map_err(ck)?,
@@ -831,6 +933,9 @@ fn save_checkpoint<M: Module>(
             serde_json::to_vec_pretty(state).unwrap_or_default(),
         ),
     ];
+    if let Some(e) = ema {
+        parts.push(("ema.bpk", crate::weights::save_burnpack(e).map_err(ck)?));
+    }
     for (name, bytes) in parts {
         crate::weights::write_atomic(&tmp.join(name), &bytes).map_err(io(&tmp.join(name)))?;
     }
@@ -851,5 +956,61 @@ fn save_checkpoint<M: Module>(
 pub fn remove_checkpoint(dir: &Path) {
     for d in [dir.to_path_buf(), sibling(dir, "tmp"), sibling(dir, "old")] {
         let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig};
+
+    #[derive(Module, Debug)]
+    struct Net {
+        fc: Linear,
+        bn: BatchNorm,
+    }
+
+    fn values(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn ema_averages_trained_weights_and_copies_running_statistics() {
+        let ad = Device::default().autodiff();
+        ad.seed(3);
+        let net = |d: &Device| Net {
+            fc: LinearConfig::new(3, 2).init(d),
+            bn: BatchNormConfig::new(2).init(d),
+        };
+        let a = net(&ad);
+        let avg0 = a.valid();
+        // A second network: other weights, and running statistics moved by one training batch.
+        let b = net(&ad);
+        let x = Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, -2.0, 0.5, 3.0, 0.0, -1.0], [2, 3]),
+            &ad,
+        );
+        let _ = b.bn.forward(b.fc.forward(x).unsqueeze_dim::<3>(2));
+        let (wa, wb) = (values(a.fc.weight.val()), values(b.fc.weight.val()));
+        assert_ne!(wa, wb);
+
+        let avg = ema_update(avg0.valid(), &b, 0.75);
+        let got = values(avg.fc.weight.val());
+        for ((g, x), y) in got.iter().zip(&wa).zip(&wb) {
+            assert!((g - (0.75 * x + 0.25 * y)).abs() < 1e-6, "{g} vs {x}, {y}");
+        }
+        let rm = |n: &Net| -> Vec<f32> {
+            n.bn.running_mean
+                .value()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        // (`valid` copies; a clone would share the running statistics with `avg`.)
+        assert_ne!(rm(&avg0), rm(&b.valid()));
+        assert_eq!(rm(&avg), rm(&b.valid()), "running statistics are copied");
+        assert!(!avg.fc.weight.val().is_require_grad());
+        // The first step (momentum 0) copies every weight.
+        assert_eq!(values(ema_update(avg0, &b, 0.0).fc.weight.val()), wb);
     }
 }

@@ -202,3 +202,82 @@ fn daily_series_train_and_resume_from_a_checkpoint() {
         mean_of(false)
     );
 }
+
+/// With a weight average (`ema`), the average is what validation scores, and it survives a
+/// resume: two epochs + one resumed equal three unbroken ones, bit for bit.
+#[test]
+fn weight_average_is_validated_and_resumes_exactly() {
+    let (hourly, _) = poisson_series(30, 9);
+    let n = 30 * 7;
+    let ts = TimeSeries {
+        path: "daily.csv".into(),
+        times: (0..n as i64).map(|i| 1_704_067_200 + 86_400 * i).collect(),
+        target: hourly.target[..n].to_vec(),
+        covariates: vec![],
+        frequency: Frequency::Daily,
+        gaps: vec![],
+    };
+    let end = n - 14;
+    let spec = WindowSpec::fit(&ts, end, 14, 7).unwrap();
+    let source = ForecastSource::new(&ts, spec.clone(), end, 0.2).unwrap();
+    let device = Device::default();
+    let ad = device.clone().autodiff();
+    let obj = CountObjective {
+        likelihood: Likelihood::Poisson,
+    };
+    let cfg = |epochs, ema| TrainConfig {
+        epochs,
+        batch_size: 16,
+        lr: 1e-2,
+        patience: 0,
+        ema,
+        // Constant: the schedule must not depend on the epoch count of the interrupted run.
+        schedule: Schedule::Constant,
+        ..TrainConfig::default()
+    };
+    let run = |epochs, ema, io: &TrainIo| {
+        ad.seed(11);
+        let model = ForecastNetConfig::for_spec(&spec, Cell::Gru, 4).init(&ad);
+        fit_objective(model, &source, &obj, &cfg(epochs, ema), &ad, io).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let io = |name: &str, resume| TrainIo {
+        checkpoint_dir: Some(dir.path().join(name)),
+        resume,
+        ..TrainIo::default()
+    };
+    let plain = run(3, None, &io("plain", false));
+    let unbroken = run(3, Some(0.9), &io("unbroken", false));
+    // Same training steps, but the average is what validation scores.
+    assert_eq!(plain.history[0].train_loss, unbroken.history[0].train_loss);
+    assert_eq!(plain.history[2].train_loss, unbroken.history[2].train_loss);
+    assert_ne!(plain.history[2].val_loss, unbroken.history[2].val_loss);
+    // The average and its step count are checkpointed and picked up by a resumed run.
+    run(2, Some(0.9), &io("broken", false));
+    let ckpt = dir.path().join("broken");
+    assert!(ckpt.join("ema.bpk").is_file());
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ckpt.join("state.json")).unwrap()).unwrap();
+    let steps = source_steps(&source, 16);
+    assert_eq!(state["ema_steps"], serde_json::json!(2 * steps));
+    let resumed = run(3, Some(0.9), &io("broken", true));
+    assert_eq!(resumed.history.len(), 3);
+    assert_eq!(resumed.history[1].val_loss, unbroken.history[1].val_loss);
+    let losses = |h: &[medai_nn::training::EpochLog]| -> Vec<(f64, f64)> {
+        h.iter().map(|e| (e.train_loss, e.val_loss)).collect()
+    };
+    assert_eq!(losses(&resumed.history), losses(&unbroken.history));
+    // The same holds without the average (every weight, including zero-initialised ones,
+    // is trained and checkpointed with its optimiser state).
+    run(1, None, &io("plain-broken", false));
+    let plain_resumed = run(3, None, &io("plain-broken", true));
+    assert_eq!(losses(&plain_resumed.history), losses(&plain.history));
+}
+
+fn source_steps(source: &ForecastSource, batch: usize) -> usize {
+    use medai_nn::training::BatchSource;
+    source
+        .targets(medai_nn::training::Split::Train)
+        .len()
+        .div_ceil(batch)
+}
