@@ -147,7 +147,8 @@ pub struct TrainArgs {
     /// Keras' `use_ema=True`); the averaged weights are validated and exported.
     #[arg(long)]
     pub ema: Option<f64>,
-    /// Compute device: cpu (default), wgpu, vulkan, cuda (GPU ones need the cargo feature).
+    /// Compute device: cpu (default), wgpu, vulkan, cuda, libtorch, libtorch-cuda (all but cpu need
+    /// their cargo feature).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// JSON-lines training log (default: BUNDLE.train.jsonl next to the bundle).

@@ -1,5 +1,7 @@
 //! Compute device selection. The CPU backend (`flex`) is the default; GPU backends are cargo
-//! features (`wgpu`, `vulkan`, `cuda`) and are chosen with `--device` or `BURN_DEVICE`.
+//! features (`wgpu`, `vulkan`, `cuda`), and so is LibTorch (`libtorch`: PyTorch's C++ library
+//! through Burn's `tch` backend, on the CPU or a CUDA GPU); they are chosen with `--device` or
+//! `BURN_DEVICE`.
 
 use burn::prelude::*;
 
@@ -15,19 +17,40 @@ pub fn available() -> Vec<&'static str> {
     if cfg!(feature = "cuda") {
         v.push("cuda");
     }
+    if cfg!(feature = "libtorch") {
+        v.extend(["libtorch", "libtorch-cuda"]);
+    }
     v
 }
 
-/// The device for `name` (`cpu`, `wgpu`, `vulkan`, `cuda`), or an error naming what is available.
+/// The device for `name` (`cpu`, `wgpu`, `vulkan`, `cuda`, `libtorch`, `libtorch-cuda`), or an
+/// error naming what is available.
 pub fn device(name: &str) -> Result<Device, String> {
     let name = name.to_ascii_lowercase();
     if !available().contains(&name.as_str()) {
         return Err(format!(
-            "device {name:?} is not available in this build (available: {}; GPU devices need the matching cargo feature)",
+            "device {name:?} is not available in this build (available: {}; GPU devices and LibTorch need the matching cargo feature)",
             available().join(", ")
         ));
     }
-    let burn_name = if name == "cpu" { "flex" } else { name.as_str() };
+    #[cfg(feature = "libtorch")]
+    if name == "libtorch-cuda" {
+        if !tch::Cuda::is_available() {
+            return Err(
+                "device \"libtorch-cuda\": this LibTorch sees no CUDA GPU (a CPU-only LibTorch, or no driver)".into(),
+            );
+        }
+        // Burn marks its LibTorch backend deprecated (in favour of its CubeCL backends, whose
+        // CUDA build needs a download); it is the offline route to an NVIDIA GPU, so keep it.
+        #[allow(deprecated)]
+        return Ok(Device::new(burn::backend::LibTorchDevice::Cuda(0)));
+    }
+    let name = if name == "libtorch" {
+        "tch"
+    } else {
+        name.as_str()
+    };
+    let burn_name = if name == "cpu" { "flex" } else { name };
     // Burn picks the backend from BURN_DEVICE for the default device.
     // SAFETY-free: single-threaded at startup, before any device is created.
     unsafe { std::env::set_var("BURN_DEVICE", burn_name) };
