@@ -66,7 +66,7 @@ enum Command {
         #[command(subcommand)]
         command: serve::TokenCommand,
     },
-    /// The service's audit log: `audit verify`.
+    /// The service's audit log: `audit init` (create the table), `audit verify` (check the chain).
     Audit {
         #[command(subcommand)]
         command: serve::AuditCommand,

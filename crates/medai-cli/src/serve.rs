@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 use medai_data::RawImage;
 use medai_nn::data::ImageBatcher;
 use medai_nn::vision::ImageModel;
+use medai_serve::audit::AuditTarget;
 use medai_serve::predictor::{InputKind, Inputs, OutputKind, TextExplanation, TokenWeight};
 use medai_serve::{AuthFile, BatchConfig, ModelMeta, Predictor, Role, ServeConfig, Service};
 use sha2::{Digest, Sha256};
@@ -300,9 +301,16 @@ pub struct ServeArgs {
     /// The token file (`medai token create` makes it).
     #[arg(long)]
     pub auth: PathBuf,
-    /// The audit log (SQLite), created if missing.
-    #[arg(long, default_value = "medai-audit.sqlite")]
-    pub audit: PathBuf,
+    /// The audit log, created if missing: a SQLite file, or a PostgreSQL URL
+    /// (`postgresql://USER:PASSWORD@HOST:5432/DB`) that several replicas share. Also read from
+    /// the `MEDAI_AUDIT` environment variable, which keeps a password off the command line.
+    #[arg(
+        long,
+        env = "MEDAI_AUDIT",
+        default_value = "medai-audit.sqlite",
+        hide_env_values = true
+    )]
+    pub audit: AuditTarget,
     /// Most images in one forward pass.
     #[arg(long, default_value_t = 32)]
     pub max_batch: usize,
@@ -371,7 +379,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         },
     };
     let names: Vec<String> = models.iter().map(|m| m.meta().name.clone()).collect();
-    let service = Arc::new(Service::new(models, auth, Some(&a.audit), cfg)?);
+    let service = Arc::new(Service::new(models, auth, Some(a.audit.clone()), cfg)?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -388,7 +396,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         eprintln!(
             "medai serve: listening on {scheme}://{local} (models: {}; audit: {})",
             names.join(", "),
-            a.audit.display()
+            a.audit
         );
         match (&a.tls_cert, &a.tls_key) {
             (Some(cert), Some(key)) => {
@@ -496,24 +504,39 @@ pub fn token(c: TokenCommand) -> Result<()> {
 /// `medai audit …`.
 #[derive(Subcommand, Debug, Clone)]
 pub enum AuditCommand {
+    /// Create the audit table (and its append-only triggers) if missing, then exit: run once as
+    /// the database role that should own it, then grant the service's role only `SELECT` and
+    /// `INSERT` on `audit`.
+    Init {
+        /// The audit log: a SQLite file or a PostgreSQL URL (also from `MEDAI_AUDIT`).
+        #[arg(long, env = "MEDAI_AUDIT", hide_env_values = true)]
+        audit: AuditTarget,
+    },
     /// Check the audit log's hash chain; exits non-zero at the first broken row.
     Verify {
-        /// The audit log.
-        #[arg(long, default_value = "medai-audit.sqlite")]
-        audit: PathBuf,
+        /// The audit log: a SQLite file or a PostgreSQL URL (also from `MEDAI_AUDIT`).
+        #[arg(
+            long,
+            env = "MEDAI_AUDIT",
+            default_value = "medai-audit.sqlite",
+            hide_env_values = true
+        )]
+        audit: AuditTarget,
     },
 }
 
 /// Run an `audit` subcommand.
 pub fn audit(c: AuditCommand) -> Result<()> {
     match c {
+        AuditCommand::Init { audit } => {
+            medai_serve::audit::AuditLog::open(audit.clone())?.close();
+            println!("{audit}: audit table ready");
+        }
         AuditCommand::Verify { audit } => {
-            let v = medai_serve::audit::verify(&audit)?;
+            let v = medai_serve::audit::verify(audit.clone())?;
             println!(
                 "{}: audit chain intact: {} rows, head {}",
-                audit.display(),
-                v.rows,
-                v.head
+                audit, v.rows, v.head
             );
         }
     }

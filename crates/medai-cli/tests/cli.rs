@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 mod common;
-use common::{err, http, medai, ok, python_check, serve_start};
+use common::{err, http, medai, ok, python_check, serve_start, serve_start_with};
+#[path = "../../medai-serve/tests/pg/mod.rs"]
+mod pg;
 
 /// A grey 16×16 image: class "lesion" has a bright 5×5 square at a random place, "normal" not.
 fn write_png(path: &Path, lesion: bool, seed: u32) {
@@ -964,6 +966,91 @@ fn serve_answers_like_predict_for_tritonclient_and_the_web_page() {
         dir.path().join("none.json").to_str().unwrap(),
     ]);
     assert!(e.contains("none.json"), "{e}");
+}
+
+/// Two stateless replicas behind a (notional) load balancer write one audit chain in a shared
+/// PostgreSQL database; a replica that cannot write its audit rows reports itself not ready
+/// until the database is back, and no row is lost.
+#[test]
+fn replicas_share_a_postgres_audit_log() {
+    let Some(db) = pg::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synthetic_folder(&data, 12);
+    let bundle = dir.path().join("m.medai");
+    let (d, b) = (data.to_str().unwrap(), bundle.to_str().unwrap());
+    ok(&train_args(d, b, &["--epochs", "1", "--val-split", "0.25"]));
+    let model_arg = format!("lesions={b}");
+    // The hardened set-up of deploy/README.md: the table is created by its owner, and the
+    // service's role may only read and append.
+    let init = ok(&["audit", "init", "--audit", &db.url]);
+    assert!(
+        init.contains("audit table ready") && !init.contains("secret"),
+        "{init}"
+    );
+    db.client()
+        .batch_execute(
+            "CREATE ROLE medai_serve LOGIN; GRANT SELECT, INSERT ON audit TO medai_serve",
+        )
+        .unwrap();
+    let url = db.url.replace("//medai:", "//medai_serve:");
+    let r1 = serve_start_with(dir.path(), &[&model_arg], &url, false);
+    let r2 = serve_start_with(dir.path(), &[&model_arg], &url, true);
+    assert!(
+        r1.started.contains("medai_serve:***@") && !r1.started.contains("secret"),
+        "{}",
+        r1.started
+    );
+    let png = std::fs::read(data.join("lesion/sub/l003.png")).unwrap();
+    let predict = |r: &common::ServeProcess| {
+        let bearer = r.bearer();
+        let (status, body) = http(
+            &r.addr,
+            "POST",
+            "/v1/models/lesions/predict",
+            &[("Authorization", &bearer), ("Content-Type", "image/png")],
+            &png,
+        );
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    };
+    let ready = |r: &common::ServeProcess| http(&r.addr, "GET", "/v2/health/ready", &[], b"").0;
+    for _ in 0..10 {
+        predict(&r1);
+        predict(&r2);
+    }
+    assert_eq!((ready(&r1), ready(&r2)), (200, 200));
+
+    // The database goes away: requests are still answered, their rows kept, and the replica
+    // leaves the rotation until it has written them.
+    db.stop_server();
+    predict(&r1);
+    let t = std::time::Instant::now();
+    while ready(&r1) != 503 {
+        assert!(
+            t.elapsed().as_secs() < 30,
+            "r1 stayed ready without its audit log"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    db.start_server();
+    while ready(&r1) != 200 {
+        assert!(t.elapsed().as_secs() < 60, "r1 never caught up");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    r1.stop();
+    r2.stop();
+    let e = db
+        .client()
+        .batch_execute("SET ROLE medai_serve; UPDATE audit SET status = 500")
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("permission denied")
+            || format!("{e:?}").contains("permission denied"),
+        "{e:?}"
+    );
+    let v = ok(&["audit", "verify", "--audit", &db.url]);
+    assert!(v.contains("audit chain intact: 21 rows"), "{v}");
+    assert!(!v.contains("secret"), "{v}");
 }
 
 #[test]

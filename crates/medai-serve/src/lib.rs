@@ -9,8 +9,9 @@
 //!   the thresholded decision and optionally a Grad-CAM overlay; a web page at `/`.
 //!   `API.md` beside this crate documents every route.
 //! - **Security** ([`auth`], [`audit`]): bearer tokens stored as HMAC-SHA256 with a server
-//!   secret and compared in constant time, with roles; an append-only, hash-chained SQLite
-//!   audit log with no pixel data, text or identifiers in it.
+//!   secret and compared in constant time, with roles; an append-only, hash-chained audit log
+//!   (a SQLite file, or a PostgreSQL database shared by replicas) with no pixel data, text or
+//!   identifiers in it.
 //! - **Operations** ([`batch`], [`metrics`]): dynamic batching on a thread per model (never
 //!   on the async runtime), Prometheus `/metrics`, body/pixel/concurrency limits with 503 +
 //!   `Retry-After`, request timeouts, graceful shutdown, optional TLS (rustls).
@@ -46,18 +47,18 @@ pub enum ServeError {
         reason: String,
     },
     /// The audit log could not be opened or read.
-    #[error("{path}: audit log: {reason}")]
+    #[error("{target}: audit log: {reason}")]
     Audit {
-        /// The audit database.
-        path: PathBuf,
+        /// The audit database: a file path, or a URL with its password hidden.
+        target: String,
         /// What went wrong.
         reason: String,
     },
     /// The audit chain does not verify.
-    #[error("{path}: audit chain broken at {reason}")]
+    #[error("{target}: audit chain broken at {reason}")]
     AuditBroken {
-        /// The audit database.
-        path: PathBuf,
+        /// The audit database: a file path, or a URL with its password hidden.
+        target: String,
         /// The first broken row and why.
         reason: String,
     },

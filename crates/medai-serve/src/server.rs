@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 use crate::ServeError;
-use crate::audit::{AuditEvent, AuditLog, now_rfc3339};
+use crate::audit::{AuditEvent, AuditLog, AuditTarget, now_rfc3339};
 use crate::auth::{AuthFile, Caller, Role};
 use crate::batch::{BatchConfig, Batcher, SubmitError};
 use crate::metrics::Metrics;
@@ -76,7 +76,7 @@ impl Service {
     pub fn new(
         models: Vec<Arc<dyn Predictor>>,
         auth: AuthFile,
-        audit: Option<&Path>,
+        audit: Option<AuditTarget>,
         cfg: ServeConfig,
     ) -> Result<Service, ServeError> {
         let metrics = Arc::new(Metrics::new());
@@ -115,10 +115,7 @@ impl Service {
                 "/v2/health/live",
                 get(|| async { Json(json!({"live": true})) }),
             )
-            .route(
-                "/v2/health/ready",
-                get(|| async { Json(json!({"ready": true})) }),
-            )
+            .route("/v2/health/ready", get(server_ready))
             .route("/v2/models/{name}", get(model_meta))
             .route("/v2/models/{name}/versions/{version}", get(model_meta_v))
             .route("/v2/models/{name}/ready", get(model_ready))
@@ -520,6 +517,19 @@ async fn model_meta_v(
 ) -> Result<Response, ApiError> {
     check_version(&v)?;
     model_meta(st, UrlPath(name), h).await
+}
+
+/// Ready unless the audit log's last write failed: a replica that cannot audit is taken out of
+/// a load balancer's rotation (503) until its writer catches up.
+async fn server_ready(State(s): State<Arc<Service>>) -> Response {
+    match &s.audit {
+        Some(a) if !a.healthy() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "reason": "the audit log cannot be written"})),
+        )
+            .into_response(),
+        _ => Json(json!({"ready": true})).into_response(),
+    }
 }
 
 async fn model_ready(

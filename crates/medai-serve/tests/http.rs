@@ -213,7 +213,7 @@ impl Server {
         let predict = auth.create_token("tests", Role::Predict);
         let admin = auth.create_token("ops", Role::Admin);
         let audit = dir.join("audit.sqlite");
-        let service = Arc::new(Service::new(models, auth, Some(&audit), cfg).unwrap());
+        let service = Arc::new(Service::new(models, auth, Some(audit.into()), cfg).unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
@@ -744,7 +744,7 @@ fn text_and_smiles_models_answer_strings() {
     }
     drop(srv);
     // Every request was audited, the chain verifies, and no document reached the log.
-    let v = medai_serve::audit::verify(&dir.path().join("audit.sqlite")).unwrap();
+    let v = medai_serve::audit::verify(dir.path().join("audit.sqlite")).unwrap();
     assert!(v.rows >= 17, "{}", v.rows);
     let db = std::fs::read(dir.path().join("audit.sqlite")).unwrap();
     for needle in [&b"chest pain"[..], b"calm day", b"CCCC"] {
@@ -855,7 +855,7 @@ fn a_thousand_malformed_requests_get_their_4xx_and_the_service_keeps_serving() {
     assert!(text.contains("medai_batch_size"));
     srv.shutdown();
     // Every request (the malformed ones, the good one, /metrics) is one audit row; the chain holds.
-    let v = medai_serve::audit::verify(&dir.path().join("audit.sqlite")).unwrap();
+    let v = medai_serve::audit::verify(dir.path().join("audit.sqlite")).unwrap();
     assert_eq!(v.rows, sent + 2);
     // No token, pixel value or upload byte is in the log.
     let db = std::fs::read(dir.path().join("audit.sqlite")).unwrap();
@@ -917,7 +917,7 @@ fn saturation_timeout_and_graceful_shutdown() {
     let r = inflight.join().unwrap();
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert!(TcpStream::connect(addr).is_err(), "the listener is closed");
-    let v = medai_serve::audit::verify(&dir.path().join("audit.sqlite")).unwrap();
+    let v = medai_serve::audit::verify(dir.path().join("audit.sqlite")).unwrap();
     assert_eq!(v.rows, 3);
 }
 

@@ -42,28 +42,54 @@ pub struct ServeProcess {
     pub token: String,
     /// The auth file.
     pub auth: std::path::PathBuf,
-    /// The audit log.
-    pub audit: std::path::PathBuf,
+    /// The audit log: a SQLite path or a PostgreSQL URL.
+    pub audit: String,
+    /// The first line the server printed (`listening on …`).
+    pub started: String,
     lines: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
 }
 
 /// Start `medai serve --model M…` (each `M` as `[NAME=]BUNDLE`) with fresh tokens.
 pub fn serve_start(dir: &std::path::Path, models: &[&str]) -> ServeProcess {
+    let audit = dir.join("audit.sqlite");
+    serve_start_with(dir, models, audit.to_str().unwrap(), false)
+}
+
+/// Start `medai serve` with the audit log at `audit` (a SQLite path or a PostgreSQL URL), given
+/// by `--audit` or, with `via_env`, by the `MEDAI_AUDIT` environment variable. Replicas started
+/// in the same directory share its tokens.
+pub fn serve_start_with(
+    dir: &std::path::Path,
+    models: &[&str],
+    audit: &str,
+    via_env: bool,
+) -> ServeProcess {
     use std::io::BufRead;
     let auth = dir.join("auth.json");
     let a = auth.to_str().unwrap();
-    let token = ok(&[
-        "token", "create", "--auth", a, "--role", "predict", "--name", "tests",
-    ])
-    .trim()
-    .to_string();
-    ok(&[
-        "token", "create", "--auth", a, "--role", "admin", "--name", "ops",
-    ]);
-    let audit = dir.join("audit.sqlite");
+    let saved = dir.join("predict.token");
+    let token = match std::fs::read_to_string(&saved) {
+        Ok(t) => t,
+        Err(_) => {
+            let t = ok(&[
+                "token", "create", "--auth", a, "--role", "predict", "--name", "tests",
+            ])
+            .trim()
+            .to_string();
+            ok(&[
+                "token", "create", "--auth", a, "--role", "admin", "--name", "ops",
+            ]);
+            std::fs::write(&saved, &t).unwrap();
+            t
+        }
+    };
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_medai"));
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--auth", a]);
-    cmd.args(["--audit", audit.to_str().unwrap()]);
+    if via_env {
+        cmd.env("MEDAI_AUDIT", audit);
+    } else {
+        cmd.env_remove("MEDAI_AUDIT").args(["--audit", audit]);
+    }
     for m in models {
         cmd.args(["--model", m]);
     }
@@ -81,7 +107,8 @@ pub fn serve_start(dir: &std::path::Path, models: &[&str]) -> ServeProcess {
         addr,
         token,
         auth,
-        audit,
+        audit: audit.to_string(),
+        started: first,
         lines,
     }
 }
@@ -104,7 +131,7 @@ impl ServeProcess {
         let rest: Vec<String> = self.lines.by_ref().map_while(Result::ok).collect();
         assert!(status.success(), "{rest:?}");
         assert!(rest.iter().any(|l| l.contains("shut down")), "{rest:?}");
-        let verified = ok(&["audit", "verify", "--audit", self.audit.to_str().unwrap()]);
+        let verified = ok(&["audit", "verify", "--audit", &self.audit]);
         assert!(verified.contains("audit chain intact"), "{verified}");
     }
 }
