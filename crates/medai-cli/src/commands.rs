@@ -148,7 +148,9 @@ pub struct TrainArgs {
     #[arg(long)]
     pub ema: Option<f64>,
     /// Compute device: cpu (default), wgpu, vulkan, cuda, libtorch, libtorch-cuda (all but cpu need
-    /// their cargo feature).
+    /// their cargo feature). A comma-separated list (`cuda:0,cuda:1`, `NAME:INDEX` for numbered
+    /// devices) trains data-parallel: each batch of --batch-size samples is split between the
+    /// devices, the gradients are summed on the first, which keeps the model.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// JSON-lines training log (default: BUNDLE.train.jsonl next to the bundle).
@@ -290,6 +292,7 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
     let size = a.img_size.as_deref().map(parse_size).transpose()?;
     let schedule = parse_schedule(&a.schedule)?;
     let augment = augment_spec(&a.augment)?;
+    let (device, devices) = train_devices(&a.device)?;
     let mode = a.mode.map(|m| match m {
         ModeArg::Binary => LabelMode::Binary,
         ModeArg::Categorical => LabelMode::Categorical,
@@ -391,7 +394,7 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
         ..TrainConfig::default()
     };
 
-    let device = medai_nn::backend::device(&a.device).map_err(|e| anyhow!(e))?;
+    let cfg = TrainConfig { devices, ..cfg };
     device.seed(a.seed);
     let ad = device.clone().autodiff();
     let mut model = arch_cfg.init(&ad);
@@ -1108,6 +1111,18 @@ pub fn quickstart(a: QuickstartArgs) -> Result<()> {
         t0.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// `--device` of a training command, parsed in one place: the main device (the first, where
+/// the model lives and is validated) and the list for `TrainConfig::devices` (empty for one
+/// device; all of them for a comma-separated list, which trains data-parallel).
+pub fn train_devices(spec: &str) -> Result<(Device, Vec<Device>)> {
+    let all = medai_nn::backend::devices(spec).map_err(|e| anyhow!(e))?;
+    let main = all
+        .first()
+        .cloned()
+        .ok_or_else(|| anyhow!("--device {spec:?}: no device"))?;
+    Ok((main, if all.len() > 1 { all } else { Vec::new() }))
 }
 
 /// `--ema M`, checked: a momentum in [0, 1).

@@ -419,7 +419,8 @@ pub struct TrainForecastArgs {
     /// Seed of initialisation and shuffling.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Compute device (cpu; wgpu/vulkan/cuda with the matching cargo feature).
+    /// Compute device (cpu; wgpu/vulkan/cuda with the matching cargo feature), or a
+    /// comma-separated list (`cuda:0,cuda:1`) to split each batch between several devices.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Model name in the bundle (default: the bundle's folder name).
@@ -476,7 +477,8 @@ pub fn train_forecast(a: TrainForecastArgs) -> Result<()> {
         ema: crate::commands::ema_momentum(a.ema)?,
         ..TrainConfig::default()
     };
-    let device = medai_nn::backend::device(&a.device).map_err(|e| anyhow!(e))?;
+    let (device, devices) = crate::commands::train_devices(&a.device)?;
+    let cfg = TrainConfig { devices, ..cfg };
     device.seed(a.seed);
     let ad = device.clone().autodiff();
     let model = net_cfg.init(&ad);

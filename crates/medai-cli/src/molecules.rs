@@ -90,7 +90,8 @@ pub struct TrainMoleculesArgs {
     /// Model name (default: the bundle's file name).
     #[arg(long)]
     pub name: Option<String>,
-    /// Compute device.
+    /// Compute device, or a comma-separated list (`cuda:0,cuda:1`) to split each batch between
+    /// several devices (data-parallel training).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// No progress bars.
@@ -310,7 +311,8 @@ pub fn train_molecules(a: TrainMoleculesArgs) -> Result<()> {
         ema: crate::commands::ema_momentum(a.ema)?,
         ..TrainConfig::default()
     };
-    let device = medai_nn::backend::device(&a.device).map_err(|e| anyhow!(e))?;
+    let (device, devices) = crate::commands::train_devices(&a.device)?;
+    let cfg = TrainConfig { devices, ..cfg };
     let ad = device.clone().autodiff();
     if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| anyhow!("{}: {e}", parent.display()))?;

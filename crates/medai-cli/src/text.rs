@@ -137,7 +137,8 @@ pub struct TrainTextArgs {
     /// Continue an interrupted run from its checkpoint (kept next to --out).
     #[arg(long)]
     pub resume: bool,
-    /// Compute device.
+    /// Compute device, or a comma-separated list (`cuda:0,cuda:1`) to split each batch between
+    /// several devices (data-parallel training).
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// No progress bars.
@@ -461,7 +462,7 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
     let k = labels.names.len();
 
     // Tokenizer and network.
-    let device = medai_nn::backend::device(&a.device).map_err(|e| anyhow!(e))?;
+    let (device, devices) = crate::commands::train_devices(&a.device)?;
     let ad = device.clone().autodiff();
     device.seed(a.seed);
     let bert = arch == TextArch::Bert;
@@ -582,6 +583,7 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
         patience: a.patience,
         seed: a.seed,
         ema: crate::commands::ema_momentum(a.ema)?,
+        devices,
         ..TrainConfig::default()
     };
     if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {

@@ -378,6 +378,60 @@ fn same_seed_same_model() {
 }
 
 #[test]
+fn train_on_a_device_list_writes_a_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    synthetic_folder(&data, 12);
+    let d = data.to_str().unwrap();
+    let b = dir.path().join("two.medai");
+    // The CPU twice: every step splits its batch of 8 into two shards on two threads.
+    ok(&train_args(
+        d,
+        b.to_str().unwrap(),
+        &["--epochs", "2", "--batch-size", "8", "--device", "cpu,cpu"],
+    ));
+    for f in ["manifest.json", "weights.safetensors", "model_card.md"] {
+        assert!(b.join(f).is_file(), "{f} missing");
+    }
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(b.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["training"]["device"], "cpu,cpu");
+    assert_eq!(m["training"]["history"].as_array().unwrap().len(), 2);
+    // The bundle serves on one device.
+    let img = data.join("lesion/sub/l000.png");
+    ok(&[
+        "predict",
+        "--model",
+        b.to_str().unwrap(),
+        img.to_str().unwrap(),
+    ]);
+    // Bad lists, and a list where one device is expected: one clear line each.
+    for (bad, says) in [
+        ("cpu,,cpu", "empty entry"),
+        ("cpu:1", "no numbered devices"),
+    ] {
+        let e = err(&train_args(
+            d,
+            b.to_str().unwrap(),
+            &["--epochs", "1", "--device", bad],
+        ));
+        assert!(e.contains(says), "{bad}: {e}");
+        assert_eq!(e.trim().lines().count(), 1, "{e}");
+        assert!(e.starts_with("error: "), "{e}");
+    }
+    let e = err(&[
+        "predict",
+        "--model",
+        b.to_str().unwrap(),
+        "--device",
+        "cpu,cpu",
+        img.to_str().unwrap(),
+    ]);
+    assert!(e.contains("one device"), "{e}");
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+}
+
+#[test]
 fn datasets_fetch_uses_a_verified_local_copy() {
     let npz = shared_npz().expect("../shared/data/medmnist/pneumoniamnist.npz is required");
     let dir = npz.parent().unwrap();

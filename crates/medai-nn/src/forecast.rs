@@ -307,6 +307,19 @@ impl BatchSource for ForecastSource {
         }
         Ok(())
     }
+    fn shard(
+        &self,
+        input: &ForecastInput,
+        rows: std::ops::Range<usize>,
+        device: &Device,
+    ) -> Option<ForecastInput> {
+        use crate::training::{shard_int_rows, shard_rows};
+        Some(ForecastInput {
+            encoder: shard_rows(&input.encoder, rows.clone(), device),
+            slots: shard_int_rows(&input.slots, rows.clone(), device),
+            decoder: shard_rows(&input.decoder, rows, device),
+        })
+    }
 }
 
 /// The count likelihood objective: mean negative log-likelihood over every step of every

@@ -60,6 +60,14 @@ impl BatchSource for ImageSource<'_> {
             f(x, &b.labels)
         })
     }
+    fn shard(
+        &self,
+        input: &Tensor<4>,
+        rows: std::ops::Range<usize>,
+        device: &Device,
+    ) -> Option<Tensor<4>> {
+        Some(crate::training::shard_rows(input, rows, device))
+    }
 }
 
 /// Class probabilities for every image of `set` (index order) with an inference-mode model.

@@ -56,4 +56,7 @@ pub enum TrainError {
     /// An invalid setting.
     #[error("{0}")]
     Config(String),
+    /// The worker thread of a data-parallel device (its index in the device list) failed.
+    #[error("training on device {0} of the device list failed: {1}")]
+    Device(usize, String),
 }

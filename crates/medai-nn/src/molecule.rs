@@ -143,6 +143,10 @@ pub struct MolInput {
     inv_atoms: Tensor<2>,
     extra: Option<Tensor<2>>,
     n_mols: usize,
+    /// First atom of each molecule, then the atom count (`n_mols + 1` entries).
+    atom_start: Vec<usize>,
+    /// First directed bond of each molecule, then the bond count.
+    edge_start: Vec<usize>,
 }
 
 impl MolInput {
@@ -159,8 +163,12 @@ impl MolInput {
         );
         let mut atom_mol = Vec::with_capacity(n_atoms);
         let mut inv = Vec::with_capacity(graphs.len());
+        let mut atom_start = Vec::with_capacity(graphs.len() + 1);
+        let mut edge_start = Vec::with_capacity(graphs.len() + 1);
         let (mut a0, mut e0) = (0i64, 0i64);
         for (m, g) in graphs.iter().enumerate() {
+            atom_start.push(a0 as usize);
+            edge_start.push(e0 as usize);
             atoms.extend_from_slice(&g.atom_features);
             bonds.extend_from_slice(&g.bond_features);
             for e in 0..g.n_edges() {
@@ -173,6 +181,8 @@ impl MolInput {
             a0 += g.n_atoms as i64;
             e0 += g.n_edges() as i64;
         }
+        atom_start.push(a0 as usize);
+        edge_start.push(e0 as usize);
         let ints = |v: Vec<i64>| {
             let n = v.len();
             Tensor::<1, Int>::from_data(TensorData::new(v, [n]), device)
@@ -198,6 +208,51 @@ impl MolInput {
             inv_atoms: Tensor::from_data(TensorData::new(inv, [n, 1]), device),
             extra,
             n_mols: n,
+            atom_start,
+            edge_start,
+        }
+    }
+
+    /// Molecules `rows` (a non-empty range of this batch) as a disconnected graph of their own
+    /// on `device`, with atom, bond and molecule indices renumbered from 0: one shard of a
+    /// data-parallel step.
+    pub fn shard(&self, rows: std::ops::Range<usize>, device: &Device) -> MolInput {
+        use crate::training::{shard_int_rows, shard_rows};
+        let (a0, a1) = (self.atom_start[rows.start], self.atom_start[rows.end]);
+        let (e0, e1) = (self.edge_start[rows.start], self.edge_start[rows.end]);
+        let float = |t: &Tensor<2>, r: std::ops::Range<usize>| {
+            if r.is_empty() {
+                let f = t.dims()[1];
+                Tensor::from_data(TensorData::new(Vec::<f32>::new(), [0, f]), device)
+            } else {
+                shard_rows(t, r, device)
+            }
+        };
+        let int = |t: &Tensor<1, Int>, r: std::ops::Range<usize>, base: usize| {
+            if r.is_empty() {
+                Tensor::from_data(TensorData::new(Vec::<i64>::new(), [0]), device)
+            } else {
+                shard_int_rows(t, r, device).sub_scalar(base as i64)
+            }
+        };
+        let starts = |v: &[usize], base: usize| -> Vec<usize> {
+            v[rows.start..=rows.end].iter().map(|s| s - base).collect()
+        };
+        MolInput {
+            atoms: float(&self.atoms, a0..a1),
+            bonds: float(&self.bonds, e0..e1),
+            src: int(&self.src, e0..e1, a0),
+            dst: int(&self.dst, e0..e1, a0),
+            rev: int(&self.rev, e0..e1, e0),
+            atom_mol: int(&self.atom_mol, a0..a1, rows.start),
+            inv_atoms: shard_rows(&self.inv_atoms, rows.clone(), device),
+            extra: self
+                .extra
+                .as_ref()
+                .map(|e| shard_rows(e, rows.clone(), device)),
+            n_mols: rows.len(),
+            atom_start: starts(&self.atom_start, a0),
+            edge_start: starts(&self.edge_start, e0),
         }
     }
 }
@@ -416,6 +471,14 @@ impl BatchSource for MolSource<'_> {
         }
         Ok(())
     }
+    fn shard(
+        &self,
+        input: &MolInput,
+        rows: std::ops::Range<usize>,
+        device: &Device,
+    ) -> Option<MolInput> {
+        Some(input.shard(rows, device))
+    }
 }
 
 /// Masked loss over tasks: MSE on standardised values (regression) or binary cross-entropy on
@@ -456,6 +519,11 @@ impl Objective for MolObjective {
             }
         };
         (per * mask).sum().div_scalar(count)
+    }
+
+    /// The loss is a mean over the present (non-missing) target values.
+    fn shard_weight(&self, targets: &[Vec<f32>]) -> f64 {
+        targets.iter().flatten().filter(|v| !v.is_nan()).count() as f64
     }
 
     fn validate(&self, outputs: &[Vec<f32>], targets: &[Vec<f32>]) -> Validation {
@@ -573,6 +641,57 @@ mod tests {
             .iter()
             .map(|s| MolGraph::new(&Mol::from_smiles(s).unwrap()))
             .collect()
+    }
+
+    #[test]
+    fn a_shard_is_the_packed_graph_of_its_molecules() {
+        let device = Device::default();
+        let mut cfg = MpnnConfig::new(2, 2);
+        cfg.hidden = 8;
+        cfg.ffn_hidden = 5;
+        let m = cfg.init(&device);
+        // Methane has no bonds: a shard of it alone has an empty bond list.
+        let g = graphs(&["CCO", "C", "c1ccccc1", "CC(=O)N", "OC(=O)C(N)Cc1ccccc1"]);
+        let extra: Vec<Vec<f32>> = (0..g.len())
+            .map(|i| vec![i as f32, 1.0 - i as f32])
+            .collect();
+        let all: Vec<usize> = (0..g.len()).collect();
+        let full = batch_input(&g, &extra, &all, &device);
+        let ints = |t: &Tensor<1, Int>| t.clone().into_data().convert::<i64>().try_to_vec::<i64>();
+        for rows in [0..2, 1..2, 2..5, 0..5] {
+            let got = full.shard(rows.clone(), &device);
+            let want = batch_input(&g, &extra, &rows.clone().collect::<Vec<_>>(), &device);
+            for (a, b) in [
+                (&got.src, &want.src),
+                (&got.dst, &want.dst),
+                (&got.rev, &want.rev),
+                (&got.atom_mol, &want.atom_mol),
+            ] {
+                assert_eq!(ints(a).unwrap(), ints(b).unwrap(), "{rows:?}");
+            }
+            assert_eq!(
+                (got.atom_start.clone(), got.edge_start.clone(), got.n_mols),
+                (
+                    want.atom_start.clone(),
+                    want.edge_start.clone(),
+                    want.n_mols
+                )
+            );
+            let out = |x: &MolInput| m.forward(x).into_data().try_to_vec::<f32>().unwrap();
+            assert_eq!(out(&got), out(&want), "{rows:?}");
+        }
+    }
+
+    #[test]
+    fn shard_weights_count_present_targets() {
+        let o = MolObjective {
+            task: MolTask::Classification,
+            scaler: TargetScaler {
+                mean: vec![0.0; 2],
+                std: vec![1.0; 2],
+            },
+        };
+        assert_eq!(o.shard_weight(&[vec![1.0, f32::NAN], vec![0.0, 1.0]]), 3.0);
     }
 
     #[test]

@@ -495,6 +495,22 @@ impl TextInput {
             lengths,
         }
     }
+
+    /// Documents `rows` (a non-empty range of this batch) on `device`, padded to the batch's
+    /// length: one shard of a data-parallel step.
+    pub fn shard(&self, rows: std::ops::Range<usize>, device: &Device) -> TextInput {
+        use crate::training::{shard_int_rows, shard_rows};
+        let len = self.ids.dims()[1];
+        let lengths = self.lengths[rows.clone()].to_vec();
+        let rev = reverse_index(&lengths, len);
+        TextInput {
+            ids: shard_int_rows(&self.ids, rows.clone(), device),
+            type_ids: shard_int_rows(&self.type_ids, rows.clone(), device),
+            mask: shard_rows(&self.mask, rows, device),
+            reverse: Tensor::from_data(TensorData::new(rev, [lengths.len() * len]), device),
+            lengths,
+        }
+    }
 }
 
 /// A text classifier of any architecture.
@@ -724,6 +740,14 @@ impl<T: Clone + Send + Sync> BatchSource for TextSource<'_, T> {
         }
         Ok(())
     }
+    fn shard(
+        &self,
+        input: &TextInput,
+        rows: std::ops::Range<usize>,
+        device: &Device,
+    ) -> Option<TextInput> {
+        Some(input.shard(rows, device))
+    }
 }
 
 /// Training batches with little padding: the (shuffled) `order` is cut into pools of 50
@@ -943,6 +967,44 @@ mod tests {
                 a.iter().any(|v| *v != 0.0),
                 "lstm={lstm} {name} is all zero"
             );
+        }
+    }
+
+    #[test]
+    fn a_shard_is_the_batch_of_its_documents() {
+        let device = Device::default();
+        let doc = |ids: Vec<u32>| Encoded {
+            type_ids: vec![0; ids.len()],
+            tokens: Vec::new(),
+            spans: Vec::new(),
+            ids,
+        };
+        let docs = [
+            doc(vec![4, 5, 6]),
+            doc(vec![7, 8, 9, 10, 11]),
+            doc(vec![12, 13]),
+            doc(vec![14, 15, 16, 17]),
+        ];
+        let refs: Vec<&Encoded> = docs.iter().collect();
+        let full = TextInput::new(&refs, 0, 1, &device);
+        let ints = |t: &Tensor<2, Int>| t.clone().into_data().convert::<i64>().try_to_vec::<i64>();
+        let rev = |t: &Tensor<1, Int>| t.clone().into_data().convert::<i64>().try_to_vec::<i64>();
+        for rows in [0..2, 1..3, 3..4] {
+            let got = full.shard(rows.clone(), &device);
+            // The same documents on their own, padded to the whole batch's length.
+            let want = TextInput::new(&refs[rows.clone()], 0, 5, &device);
+            assert_eq!(
+                ints(&got.ids).unwrap(),
+                ints(&want.ids).unwrap(),
+                "{rows:?}"
+            );
+            assert_eq!(ints(&got.type_ids).unwrap(), ints(&want.type_ids).unwrap());
+            assert_eq!(
+                got.mask.clone().into_data().try_to_vec::<f32>().unwrap(),
+                want.mask.clone().into_data().try_to_vec::<f32>().unwrap()
+            );
+            assert_eq!(rev(&got.reverse).unwrap(), rev(&want.reverse).unwrap());
+            assert_eq!(got.lengths, want.lengths);
         }
     }
 

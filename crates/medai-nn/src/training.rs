@@ -4,25 +4,47 @@
 //! forecasters). The trainer does optimisation (Adam with Keras' defaults, AdamW, SGD), LR
 //! schedules, early stopping on the validation score, best-checkpoint keeping, resumable
 //! checkpoints, a progress bar and a JSON-lines log.
+//!
+//! # Several devices (data parallelism)
+//!
+//! With more than one device in [`TrainConfig::devices`], every optimiser step cuts its batch
+//! into one contiguous shard per device (sizes as equal as possible; `batch_size` stays the
+//! global batch). The first (main) device runs its shard on the calling thread with the model
+//! itself; every other device gets a copy of the current weights (`Module::fork`) on its own
+//! thread. Each device runs forward and backward of its shard; the gradients move to the main
+//! device (`GradientsParams::to_device`), where they are summed (`GradientsAccumulator`), each
+//! shard's loss weighted by its share of the batch ([`Objective::shard_weight`]), so the sum is
+//! the gradient of the whole batch's loss. One optimiser step on the main device follows, and the
+//! next step copies the updated weights to the other devices again. Validation, the weight
+//! average, checkpoints and the returned model live on the main device.
+//!
+//! Batch normalisation uses each shard's own statistics in the forward pass (as PyTorch's
+//! `DistributedDataParallel` without `SyncBatchNorm`); the running statistics kept are the main
+//! device's, updated from its shard only (PyTorch's default `broadcast_buffers`). Dropout masks
+//! come from each device's random generator, so a run on several devices is not bit-identical
+//! to a run on one when the network has dropout or batch normalisation; without them the two
+//! agree up to float rounding of the gradient sum.
 
 use crate::TrainError;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, SgdConfig};
+use burn::optim::{AdamConfig, AdamWConfig, GradientsAccumulator, GradientsParams, SgdConfig};
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// A network that maps a batch input to raw outputs `[batch, outputs]`: class logits for a
 /// classifier, distribution parameters for a forecaster. Its [`Objective`] reads them.
 pub trait Network: Module + Clone + Send {
-    /// The on-device batch input.
-    type Input;
+    /// The on-device batch input (`Send`: with several devices, shards of it move to worker
+    /// threads).
+    type Input: Send;
     /// Raw outputs for a batch (classifiers: 1 logit column for binary, K for K classes).
     fn outputs(&self, input: Self::Input) -> Tensor<2>;
     /// Freeze everything but the head (for transfer learning).
@@ -44,6 +66,13 @@ pub trait Objective: Sync {
     fn loss(&self, outputs: Tensor<2>, targets: &[Self::Target]) -> Tensor<1>;
     /// Validation figures from the outputs of every validation sample (one row each).
     fn validate(&self, outputs: &[Vec<f32>], targets: &[Self::Target]) -> Validation;
+    /// What [`Objective::loss`] divides by for these targets (default: their number, for a
+    /// mean over samples). With several devices the loss of each shard of a batch is weighted
+    /// by its share of this figure, which makes the combined gradient that of the whole batch's
+    /// loss; a loss averaged over something else (present labels only) says so here.
+    fn shard_weight(&self, targets: &[Self::Target]) -> f64 {
+        targets.len() as f64
+    }
 }
 
 /// Validation figures of one epoch.
@@ -127,6 +156,9 @@ impl Objective for SelectBy {
     fn loss(&self, outputs: Tensor<2>, targets: &[usize]) -> Tensor<1> {
         self.inner.loss(outputs, targets)
     }
+    fn shard_weight(&self, targets: &[usize]) -> f64 {
+        self.inner.shard_weight(targets)
+    }
     fn validate(&self, outputs: &[Vec<f32>], targets: &[usize]) -> Validation {
         let mut v = self.inner.validate(outputs, targets);
         v.score = match self.score {
@@ -187,6 +219,38 @@ pub trait BatchSource: Sync {
         device: &Device,
         f: &mut BatchFn<'_, Self::Input, Self::Target>,
     ) -> Result<(), TrainError>;
+    /// Samples `rows` (a contiguous range of a batch this source prepared) as an input on
+    /// `device`: one shard of a data-parallel step (see [`TrainConfig::devices`]). `None` (the
+    /// default) where the source's batches cannot be cut; training on several devices then
+    /// stops with [`TrainError::Config`] before its first step.
+    fn shard(
+        &self,
+        input: &Self::Input,
+        rows: Range<usize>,
+        device: &Device,
+    ) -> Option<Self::Input> {
+        let _ = (input, rows, device);
+        None
+    }
+}
+
+/// Rows `rows` (first dimension) of a float tensor, on `device`: the building block of
+/// [`BatchSource::shard`].
+pub fn shard_rows<const D: usize>(t: &Tensor<D>, rows: Range<usize>, device: &Device) -> Tensor<D> {
+    t.clone()
+        .narrow(0, rows.start, rows.len())
+        .to_device(device)
+}
+
+/// Rows `rows` (first dimension) of an integer tensor, on `device`.
+pub fn shard_int_rows<const D: usize>(
+    t: &Tensor<D, Int>,
+    rows: Range<usize>,
+    device: &Device,
+) -> Tensor<D, Int> {
+    t.clone()
+        .narrow(0, rows.start, rows.len())
+        .to_device(device)
 }
 
 /// Optimiser choice.
@@ -284,6 +348,17 @@ pub struct TrainConfig {
     /// `None`: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ema: Option<f64>,
+    /// Devices for data-parallel training. Empty (the default) or one device: the trainer's
+    /// `device` alone, exactly as without this field. Several: the first is the main device and
+    /// must be the trainer's `device`; each step's batch (`batch_size` samples in all) is cut
+    /// into one shard per device (see the [module documentation](self)). Every device after the
+    /// first that is not listed earlier is seeded with `seed + its position` (its dropout
+    /// stream). The same device may appear twice (two shards on one device, drawing from one
+    /// random stream in whatever order the threads run: only useful to test the mechanism).
+    /// Not recorded in bundles or checkpoints, as it describes the machine rather than the
+    /// model: a resumed run may use other devices.
+    #[serde(skip)]
+    pub devices: Vec<Device>,
 }
 
 impl Default for TrainConfig {
@@ -304,6 +379,7 @@ impl Default for TrainConfig {
             seed: 42,
             freeze_backbone_epochs: 0,
             ema: None,
+            devices: Vec::new(),
         }
     }
 }
@@ -578,7 +654,9 @@ where
     fit_objective(model, source, &objective, cfg, device, io)
 }
 
-/// Train `model` on `source` for `objective`. `device` must be an autodiff device.
+/// Train `model` on `source` for `objective`. `device` must be an autodiff device; the model
+/// lives on it. With several [`TrainConfig::devices`] (the first of them `device`), each step
+/// is data-parallel over them (see the [module documentation](self)).
 pub fn fit_objective<M, S, O>(
     mut model: M,
     source: &S,
@@ -597,6 +675,7 @@ where
     if n_train == 0 {
         return Err(TrainError::Config("the training split is empty".into()));
     }
+    let devices = training_devices(cfg, device)?;
     let mut optim = build_optimizer(cfg);
     let steps_per_epoch = n_train.div_ceil(cfg.batch_size.max(1));
     let mut history: Vec<EpochLog> = Vec::new();
@@ -704,12 +783,16 @@ where
             epoch0 as u64 + 1,
             device,
             &mut |x, y| {
-                let loss = objective.loss(model.outputs(x), y);
-                let lv = loss.clone().into_scalar::<f32>() as f64;
-                if !lv.is_finite() {
-                    return Err(TrainError::Diverged(epoch0 + 1));
-                }
-                let grads = GradientsParams::from_grads(loss.backward(), &model);
+                let (lv, grads) = if devices.len() > 1 {
+                    parallel_gradients(&model, source, objective, x, y, &devices, epoch0 + 1)?
+                } else {
+                    let loss = objective.loss(model.outputs(x), y);
+                    let lv = loss.clone().into_scalar::<f32>() as f64;
+                    if !lv.is_finite() {
+                        return Err(TrainError::Diverged(epoch0 + 1));
+                    }
+                    (lv, GradientsParams::from_grads(loss.backward(), &model))
+                };
                 lr = lr_at(cfg, epoch0, step, steps_per_epoch);
                 model = optim.step(lr, model.clone(), grads);
                 if let (Some(m), Some(avg)) = (cfg.ema, ema.take()) {
@@ -818,6 +901,158 @@ where
         best_epoch,
         best_val_score: best_auc,
     })
+}
+
+/// The devices of a run: `[device]`, or `device` followed by the other
+/// [`TrainConfig::devices`] (with autodiff).
+fn training_devices(cfg: &TrainConfig, device: &Device) -> Result<Vec<Device>, TrainError> {
+    match cfg.devices.split_first() {
+        None => Ok(vec![device.clone()]),
+        Some((first, _)) if first != device => Err(TrainError::Config(format!(
+            "the first training device ({first:?}) must be the device the model is on ({device:?})"
+        ))),
+        Some((_, rest)) => {
+            let mut all = vec![device.clone()];
+            for (k, d) in rest.iter().enumerate() {
+                // A device of its own gets its own random stream (dropout), seeded from the run's
+                // seed; a device listed again shares the stream it already has.
+                if !all.contains(d) {
+                    d.seed(cfg.seed.wrapping_add(k as u64 + 1));
+                }
+                all.push(d.clone().autodiff());
+            }
+            Ok(all)
+        }
+    }
+}
+
+/// `n` samples cut into at most `parts` contiguous, non-empty ranges whose sizes differ by at
+/// most one (the first ones take the remainder).
+pub fn shard_ranges(n: usize, parts: usize) -> Vec<Range<usize>> {
+    let parts = parts.clamp(1, n.max(1));
+    let (base, extra) = (n / parts, n % parts);
+    let mut start = 0;
+    (0..parts)
+        .map(|k| {
+            let len = base + usize::from(k < extra);
+            let r = start..start + len;
+            start += len;
+            r
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// Forward and backward of one shard: its loss value and, when that is finite, the gradients
+/// of `weight` × its loss, moved to `main`.
+fn shard_gradients<M: Network, O: Objective>(
+    model: &M,
+    objective: &O,
+    x: M::Input,
+    y: &[O::Target],
+    weight: f64,
+    main: &Device,
+) -> (f64, Option<GradientsParams>) {
+    let loss = objective.loss(model.outputs(x), y);
+    let lv = loss.clone().into_scalar::<f32>() as f64;
+    if !lv.is_finite() {
+        return (lv, None);
+    }
+    let grads = GradientsParams::from_grads(loss.mul_scalar(weight).backward(), model)
+        .to_device(main, model);
+    (lv, Some(grads))
+}
+
+/// One data-parallel step's loss and gradients (on the main device, `devices[0]`): the batch
+/// `x`/`y` is cut into a shard per device; the main device runs its shard with `model` on this
+/// thread (so only its running statistics are kept), each other device a fresh copy of the
+/// weights on its own thread. `epoch` (from 1) names a divergence.
+fn parallel_gradients<M, S, O>(
+    model: &M,
+    source: &S,
+    objective: &O,
+    x: M::Input,
+    y: &[O::Target],
+    devices: &[Device],
+    epoch: usize,
+) -> Result<(f64, GradientsParams), TrainError>
+where
+    M: Network,
+    S: BatchSource<Input = M::Input, Target = O::Target>,
+    O: Objective,
+{
+    let main = devices[0].clone().inner();
+    let ranges = shard_ranges(y.len(), devices.len());
+    let mut shards = Vec::with_capacity(ranges.len());
+    for (r, d) in ranges.iter().zip(devices) {
+        shards.push(source.shard(&x, r.clone(), d).ok_or_else(|| {
+            TrainError::Config(
+                "this task's batches cannot be split across devices; train on one device".into(),
+            )
+        })?);
+    }
+    drop(x);
+    let parts: Vec<f64> = ranges
+        .iter()
+        .map(|r| objective.shard_weight(&y[r.clone()]))
+        .collect();
+    let total: f64 = parts.iter().sum();
+    let weights: Vec<f64> = parts
+        .iter()
+        .map(|&p| if total > 0.0 { p / total } else { 0.0 })
+        .collect();
+    // `valid` gives each copy running statistics of its own (a clone would share the main
+    // model's, and their updates from other threads would be averaged into it).
+    let copies: Vec<M> = (1..ranges.len()).map(|_| model.valid()).collect();
+    let mut shards = shards.into_iter();
+    let first = shards.next();
+    let results: Vec<(f64, Option<GradientsParams>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = shards
+            .zip(copies)
+            .zip(ranges.iter().zip(&weights).zip(devices).skip(1))
+            .map(|((xs, copy), ((r, &w), d))| {
+                let (main, ys) = (&main, &y[r.clone()]);
+                scope.spawn(move || {
+                    let replica = copy.fork(&d.clone().inner()).train();
+                    shard_gradients(&replica, objective, xs, ys, w, main)
+                })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(ranges.len());
+        if let Some(x0) = first {
+            out.push(shard_gradients(
+                model,
+                objective,
+                x0,
+                &y[ranges[0].clone()],
+                weights[0],
+                &main,
+            ));
+        }
+        // Join every worker before answering, even after one failed.
+        let joined: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        for (k, j) in joined.into_iter().enumerate() {
+            out.push(j.map_err(|p| {
+                let why = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "the worker thread panicked".into());
+                TrainError::Device(k + 1, why)
+            })?);
+        }
+        Ok::<_, TrainError>(out)
+    })?;
+    let mut accumulator = GradientsAccumulator::<M>::new();
+    let mut loss = 0.0;
+    for ((lv, grads), w) in results.into_iter().zip(&weights) {
+        let Some(grads) = grads else {
+            return Err(TrainError::Diverged(epoch));
+        };
+        loss += w * lv;
+        accumulator.accumulate(model, grads);
+    }
+    Ok((loss, accumulator.grads()))
 }
 
 /// Whether the optimiser trains each float tensor of a module, in visiting order (running
@@ -972,6 +1207,316 @@ mod tests {
 
     fn values(t: Tensor<2>) -> Vec<f32> {
         t.into_data().try_to_vec::<f32>().unwrap()
+    }
+
+    /// A two-layer perceptron with weights given as numbers (no batch norm, no dropout).
+    #[derive(Module, Debug)]
+    struct Mlp {
+        w1: burn::module::Param<Tensor<2>>,
+        b1: burn::module::Param<Tensor<1>>,
+        w2: burn::module::Param<Tensor<2>>,
+        /// Optional batch norm on the output (the running-statistics test).
+        bn: Option<BatchNorm>,
+    }
+
+    impl Mlp {
+        fn new(bn: bool, device: &Device) -> Mlp {
+            let w = |n: usize, scale: f32| -> Vec<f32> {
+                (0..n)
+                    .map(|i| ((i * 37 % 11) as f32 - 5.0) * scale)
+                    .collect()
+            };
+            let p2 = |v: Vec<f32>, shape: [usize; 2]| {
+                burn::module::Param::from_tensor(Tensor::<2>::from_data(
+                    TensorData::new(v, shape),
+                    device,
+                ))
+            };
+            Mlp {
+                w1: p2(w(12, 0.1), [3, 4]),
+                b1: burn::module::Param::from_tensor(Tensor::<1>::from_data(
+                    TensorData::new(vec![0.1f32, -0.2, 0.05, 0.0], [4]),
+                    device,
+                )),
+                w2: p2(w(12, 0.07), [4, 3]),
+                bn: bn.then(|| BatchNormConfig::new(3).init(device)),
+            }
+        }
+        fn weights(&self) -> Vec<f32> {
+            let mut v = values(self.w1.val());
+            v.extend(self.b1.val().into_data().try_to_vec::<f32>().unwrap());
+            v.extend(values(self.w2.val()));
+            v
+        }
+    }
+
+    impl Network for Mlp {
+        type Input = Tensor<2>;
+        fn outputs(&self, x: Tensor<2>) -> Tensor<2> {
+            let h =
+                burn::tensor::activation::relu(x.matmul(self.w1.val()) + self.b1.val().unsqueeze());
+            let o = h.matmul(self.w2.val());
+            match &self.bn {
+                Some(bn) => bn.forward(o.unsqueeze_dim::<3>(2)).squeeze_dim::<2>(2),
+                None => o,
+            }
+        }
+    }
+
+    /// `n` samples of 3 features in 3 classes, held in memory; validation is the same set.
+    struct Toy {
+        x: Vec<f32>,
+        y: Vec<usize>,
+    }
+
+    impl Toy {
+        fn new(n: usize) -> Toy {
+            let x = (0..n * 3)
+                .map(|i| ((i * 53 % 17) as f32 - 8.0) / 4.0)
+                .collect();
+            // Unbalanced classes, so the balanced class weights differ between samples.
+            let y = (0..n).map(|i| [0, 1, 2, 0, 0][i % 5]).collect();
+            Toy { x, y }
+        }
+    }
+
+    impl BatchSource for Toy {
+        type Input = Tensor<2>;
+        type Target = usize;
+        fn targets(&self, _: Split) -> Vec<usize> {
+            self.y.clone()
+        }
+        fn for_each_batch(
+            &self,
+            _: Split,
+            order: &[usize],
+            batch_size: usize,
+            _: u64,
+            device: &Device,
+            f: &mut BatchFn<'_, Tensor<2>>,
+        ) -> Result<(), TrainError> {
+            for c in order.chunks(batch_size) {
+                let x: Vec<f32> = c
+                    .iter()
+                    .flat_map(|&i| self.x[i * 3..i * 3 + 3].to_vec())
+                    .collect();
+                let y: Vec<usize> = c.iter().map(|&i| self.y[i]).collect();
+                f(
+                    Tensor::from_data(TensorData::new(x, [c.len(), 3]), device),
+                    &y,
+                )?;
+            }
+            Ok(())
+        }
+        fn shard(&self, x: &Tensor<2>, rows: Range<usize>, device: &Device) -> Option<Tensor<2>> {
+            Some(shard_rows(x, rows, device))
+        }
+    }
+
+    /// Train an [`Mlp`] for one epoch on `n` samples in batches of `batch` over `devices`
+    /// handles of the CPU device; the trained network.
+    fn train_toy(n: usize, batch: usize, devices: usize, bn: bool) -> Mlp {
+        train_toy_with(n, batch, devices, bn, OptimizerKind::Sgd)
+    }
+
+    fn train_toy_with(
+        n: usize,
+        batch: usize,
+        devices: usize,
+        bn: bool,
+        optimizer: OptimizerKind,
+    ) -> Mlp {
+        let cpu = Device::default();
+        let ad = cpu.clone().autodiff();
+        let cfg = TrainConfig {
+            epochs: 1,
+            batch_size: batch,
+            lr: if optimizer == OptimizerKind::Sgd {
+                0.5
+            } else {
+                0.05
+            },
+            optimizer,
+            schedule: Schedule::Constant,
+            patience: 0,
+            seed: 11,
+            devices: vec![cpu; devices],
+            ..TrainConfig::default()
+        };
+        fit(
+            Mlp::new(bn, &ad),
+            &Toy::new(n),
+            3,
+            &cfg,
+            &ad,
+            &TrainIo::default(),
+        )
+        .unwrap()
+        .model
+    }
+
+    fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn shard_ranges_are_contiguous_and_balanced() {
+        assert_eq!(shard_ranges(5, 2), vec![0..3, 3..5]);
+        assert_eq!(shard_ranges(7, 3), vec![0..3, 3..5, 5..7]);
+        assert_eq!(shard_ranges(2, 4), vec![0..1, 1..2]);
+        assert_eq!(shard_ranges(4, 1), vec![0..4]);
+        assert!(shard_ranges(0, 2).is_empty());
+    }
+
+    #[test]
+    fn two_devices_train_the_same_weights_as_one() {
+        let init = Mlp::new(false, &Device::default()).weights();
+        // (samples, batch): one step of an even batch, one step of 5 samples cut 3 + 2, and
+        // several steps whose last batch (3) is cut 2 + 1.
+        for (n, batch) in [(4, 4), (5, 5), (13, 5)] {
+            let one = train_toy(n, batch, 1, false).weights();
+            let two = train_toy(n, batch, 2, false).weights();
+            let moved = max_diff(&one, &init);
+            assert!(
+                moved > 1e-2,
+                "{n}/{batch}: training barely moved the weights ({moved})"
+            );
+            let d = max_diff(&one, &two);
+            assert!(
+                d < 1e-5,
+                "{n}/{batch}: 2 devices differ from 1 by {d}\n{one:?}\n{two:?}"
+            );
+        }
+        // Three devices, one with a single sample.
+        let one = train_toy(5, 5, 1, false).weights();
+        let three = train_toy(5, 5, 3, false).weights();
+        assert!(max_diff(&one, &three) < 1e-5);
+        // Adam and AdamW divide by the gradient's running magnitude, which amplifies rounding
+        // where a gradient is near zero; still within 1e-5 here.
+        for opt in [OptimizerKind::Adam, OptimizerKind::Adamw] {
+            let one = train_toy_with(13, 5, 1, false, opt).weights();
+            let two = train_toy_with(13, 5, 2, false, opt).weights();
+            let d = max_diff(&one, &two);
+            assert!(max_diff(&one, &init) > 1e-2);
+            assert!(d < 1e-5, "{opt:?}: 2 devices differ from 1 by {d}");
+        }
+    }
+
+    #[test]
+    fn one_listed_device_is_bit_identical_to_none() {
+        let none = train_toy(13, 5, 0, false).weights();
+        let one = train_toy(13, 5, 1, false).weights();
+        assert_eq!(none, one);
+    }
+
+    #[test]
+    fn running_statistics_come_from_the_main_device_shard() {
+        // One step of 4 samples over 2 devices: the main device sees the first two samples of
+        // the epoch's order. Its running statistics must equal those of a one-device step on
+        // just those two samples (they depend only on the weights before the step).
+        let mut order: Vec<usize> = (0..4).collect();
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(11));
+        let stats = |m: &Mlp| -> Vec<f32> {
+            let bn = m.bn.as_ref().unwrap();
+            let mut v = bn
+                .running_mean
+                .value()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            v.extend(
+                bn.running_var
+                    .value()
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .unwrap(),
+            );
+            v
+        };
+        let two = stats(&train_toy(4, 4, 2, true));
+        let full = Toy::new(4);
+        let main_shard = Toy {
+            x: order[..2]
+                .iter()
+                .flat_map(|&i| full.x[i * 3..i * 3 + 3].to_vec())
+                .collect(),
+            y: order[..2].iter().map(|&i| full.y[i]).collect(),
+        };
+        let cpu = Device::default();
+        let ad = cpu.clone().autodiff();
+        let cfg = TrainConfig {
+            epochs: 1,
+            batch_size: 2,
+            optimizer: OptimizerKind::Sgd,
+            class_weights: ClassWeights::None,
+            patience: 0,
+            ..TrainConfig::default()
+        };
+        let alone = fit(
+            Mlp::new(true, &ad),
+            &main_shard,
+            3,
+            &cfg,
+            &ad,
+            &TrainIo::default(),
+        )
+        .unwrap()
+        .model;
+        let expect = stats(&alone);
+        let untouched = stats(&Mlp::new(true, &cpu));
+        assert!(
+            max_diff(&expect, &untouched) > 1e-3,
+            "the step moved no statistics"
+        );
+        assert!(max_diff(&two, &expect) < 1e-6, "{two:?} vs {expect:?}");
+    }
+
+    #[test]
+    fn a_source_that_cannot_shard_is_an_error_on_several_devices() {
+        struct NoShard(Toy);
+        impl BatchSource for NoShard {
+            type Input = Tensor<2>;
+            type Target = usize;
+            fn targets(&self, s: Split) -> Vec<usize> {
+                self.0.targets(s)
+            }
+            fn for_each_batch(
+                &self,
+                s: Split,
+                order: &[usize],
+                batch_size: usize,
+                epoch: u64,
+                device: &Device,
+                f: &mut BatchFn<'_, Tensor<2>>,
+            ) -> Result<(), TrainError> {
+                self.0
+                    .for_each_batch(s, order, batch_size, epoch, device, f)
+            }
+        }
+        let cpu = Device::default();
+        let ad = cpu.clone().autodiff();
+        let cfg = TrainConfig {
+            epochs: 1,
+            batch_size: 4,
+            devices: vec![cpu.clone(), cpu],
+            ..TrainConfig::default()
+        };
+        let e = fit(
+            Mlp::new(false, &ad),
+            &NoShard(Toy::new(8)),
+            3,
+            &cfg,
+            &ad,
+            &TrainIo::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(e, TrainError::Config(_)), "{e}");
+        assert!(e.to_string().contains("cannot be split"), "{e}");
     }
 
     #[test]
