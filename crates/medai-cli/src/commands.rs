@@ -147,6 +147,10 @@ pub struct TrainArgs {
     /// Keras' `use_ema=True`); the averaged weights are validated and exported.
     #[arg(long)]
     pub ema: Option<f64>,
+    /// Label smoothing ε of the training loss (Keras' `label_smoothing`, e.g. 0.1): train
+    /// against `one_hot·(1 − ε) + ε/k`; metrics use the true labels.
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f64,
     /// Compute device: cpu (default), wgpu, vulkan, cuda, libtorch, libtorch-cuda (all but cpu need
     /// their cargo feature). A comma-separated list (`cuda:0,cuda:1`, `NAME:INDEX` for numbered
     /// devices) trains data-parallel: each batch of --batch-size samples is split between the
@@ -391,6 +395,7 @@ pub fn train(a: TrainArgs) -> Result<Trained> {
         seed: a.seed,
         freeze_backbone_epochs: a.freeze_backbone,
         ema: crate::commands::ema_momentum(a.ema)?,
+        label_smoothing: label_smoothing(a.label_smoothing, false)?,
         ..TrainConfig::default()
     };
 
@@ -1123,6 +1128,18 @@ pub fn train_devices(spec: &str) -> Result<(Device, Vec<Device>)> {
         .cloned()
         .ok_or_else(|| anyhow!("--device {spec:?}: no device"))?;
     Ok((main, if all.len() > 1 { all } else { Vec::new() }))
+}
+
+/// `--label-smoothing ε`, checked: in [0, 1), and only for single-label classifiers (a
+/// multi-label model's per-label losses are not smoothed).
+pub fn label_smoothing(epsilon: f64, multi_label: bool) -> Result<f64> {
+    if !(0.0..1.0).contains(&epsilon) {
+        bail!("--label-smoothing {epsilon}: expected a value in [0, 1), e.g. 0.1");
+    }
+    if multi_label && epsilon > 0.0 {
+        bail!("--label-smoothing: only for single-label classifiers (this data is multi-label)");
+    }
+    Ok(epsilon)
 }
 
 /// `--ema M`, checked: a momentum in [0, 1).

@@ -90,6 +90,10 @@ pub struct TrainTextArgs {
     /// Keras' `use_ema=True`); the averaged weights are validated and exported.
     #[arg(long)]
     pub ema: Option<f64>,
+    /// Label smoothing ε of the training loss (Keras' `label_smoothing`, e.g. 0.1): train
+    /// against `one_hot·(1 − ε) + ε/k`; metrics use the true labels. Single-label only.
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f64,
     /// Epochs (default: 30 for word models, 4 for bert).
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -392,6 +396,7 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
         bail!("--dropout {}: expected a value in [0, 1)", a.dropout);
     }
     crate::commands::ema_momentum(a.ema)?;
+    crate::commands::label_smoothing(a.label_smoothing, multi)?;
     if !(0.0..1.0).contains(&a.word_dropout) {
         bail!(
             "--word-dropout {}: expected a value in [0, 1)",
@@ -583,6 +588,7 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
         patience: a.patience,
         seed: a.seed,
         ema: crate::commands::ema_momentum(a.ema)?,
+        label_smoothing: crate::commands::label_smoothing(a.label_smoothing, multi)?,
         devices,
         ..TrainConfig::default()
     };
@@ -649,7 +655,8 @@ pub fn train_text(a: TrainTextArgs) -> Result<()> {
                 cfg.class_weights,
                 &rows.train.iter().map(|&r| class_y[r]).collect::<Vec<_>>(),
                 k,
-            ),
+            )
+            .with_label_smoothing(cfg.label_smoothing),
             score: selection,
         };
         medai_nn::training::fit_objective(model, &source, &objective, &cfg, &ad, &io)?

@@ -284,13 +284,23 @@ fn train_text_eval_predict_explain() {
     .unwrap();
     assert_same_summary(&v2, &m2["metrics"]["test"]);
 
-    // The CNN and the LSTM train through the same command.
+    // The CNN (here with label smoothing) and the LSTM train through the same command.
     for arch in ["cnn", "bilstm-attn"] {
         let o = dir.path().join(format!("{arch}.medai"));
-        ok(&word_args(data, o.to_str().unwrap(), arch));
+        let mut args = word_args(data, o.to_str().unwrap(), arch);
+        if arch == "cnn" {
+            args.extend(["--label-smoothing", "0.1"]);
+        }
+        ok(&args);
         let m: Value =
             serde_json::from_str(&std::fs::read_to_string(o.join("manifest.json")).unwrap())
                 .unwrap();
+        let smoothing = &m["training"]["config"]["label_smoothing"];
+        if arch == "cnn" {
+            assert_eq!(smoothing, 0.1);
+        } else {
+            assert!(smoothing.is_null(), "{smoothing}");
+        }
         assert!(
             m["metrics"]["test"]["accuracy"].as_f64().unwrap() > 0.8,
             "{arch}: {}",
@@ -588,5 +598,35 @@ fn bad_text_input_gives_one_clear_error() {
         out,
     ]);
     assert!(e.contains("--ema 1.5") && e.contains("[0, 1)"), "{e}");
+    // Label smoothing outside [0, 1), or on multi-label data.
+    let e = err(&[
+        "train",
+        "text",
+        "--data",
+        &w("ok.tsv", good.as_bytes()),
+        "--label-smoothing",
+        "1.5",
+        "--quiet",
+        "--out",
+        out,
+    ]);
+    assert!(
+        e.contains("--label-smoothing 1.5") && e.contains("[0, 1)"),
+        "{e}"
+    );
+    let e = err(&[
+        "train",
+        "text",
+        "--data",
+        &w("ok.tsv", good.as_bytes()),
+        "--label-separator",
+        ";",
+        "--label-smoothing",
+        "0.1",
+        "--quiet",
+        "--out",
+        out,
+    ]);
+    assert!(e.contains("single-label"), "{e}");
     assert!(!Path::new(out).exists());
 }

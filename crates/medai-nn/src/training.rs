@@ -95,6 +95,8 @@ pub struct ClassObjective {
     pub num_classes: usize,
     /// Weight of each class in the training loss.
     pub weights: Vec<f32>,
+    /// Label smoothing ε of the training loss (0: off; see [`TrainConfig::label_smoothing`]).
+    pub label_smoothing: f32,
 }
 
 impl ClassObjective {
@@ -103,7 +105,14 @@ impl ClassObjective {
         ClassObjective {
             num_classes,
             weights: class_weights(kind, labels, num_classes),
+            label_smoothing: 0.0,
         }
+    }
+
+    /// The same objective trained against smoothed labels (ε in [0, 1)).
+    pub fn with_label_smoothing(mut self, epsilon: f64) -> Self {
+        self.label_smoothing = epsilon as f32;
+        self
     }
 }
 
@@ -112,9 +121,9 @@ impl Objective for ClassObjective {
     fn loss(&self, logits: Tensor<2>, y: &[usize]) -> Tensor<1> {
         let w: Vec<f32> = y.iter().map(|&l| self.weights[l]).collect();
         if self.num_classes == 2 && logits.dims()[1] == 1 {
-            crate::loss::bce_with_logits(logits, y, &w)
+            crate::loss::bce_with_logits_smoothed(logits, y, &w, self.label_smoothing)
         } else {
-            crate::loss::cross_entropy(logits, y, &w)
+            crate::loss::cross_entropy_smoothed(logits, y, &w, self.label_smoothing)
         }
     }
     fn validate(&self, outputs: &[Vec<f32>], labels: &[usize]) -> Validation {
@@ -348,6 +357,11 @@ pub struct TrainConfig {
     /// `None`: off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ema: Option<f64>,
+    /// Label smoothing ε of a classifier's training loss (Keras' `label_smoothing`): the target
+    /// is `one_hot·(1 − ε) + ε/k` (binary: `y·(1 − ε) + ε/2`). Validation and the reported
+    /// metrics use the true labels. 0: off.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub label_smoothing: f64,
     /// Devices for data-parallel training. Empty (the default) or one device: the trainer's
     /// `device` alone, exactly as without this field. Several: the first is the main device and
     /// must be the trainer's `device`; each step's batch (`batch_size` samples in all) is cut
@@ -379,6 +393,7 @@ impl Default for TrainConfig {
             seed: 42,
             freeze_backbone_epochs: 0,
             ema: None,
+            label_smoothing: 0.0,
             devices: Vec::new(),
         }
     }
@@ -650,7 +665,8 @@ where
         cfg.class_weights,
         &source.targets(Split::Train),
         num_classes,
-    );
+    )
+    .with_label_smoothing(cfg.label_smoothing);
     fit_objective(model, source, &objective, cfg, device, io)
 }
 
@@ -901,6 +917,10 @@ where
         best_epoch,
         best_val_score: best_auc,
     })
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// The devices of a run: `[device]`, or `device` followed by the other
