@@ -217,6 +217,9 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
 /// privilege, so an insert-only service role can take it.
 const PG_LOCK: i64 = 0x6d65_6461_6961_7564; // "medaiaud"
 
+/// Rows per multi-row `INSERT` on PostgreSQL (12 parameters each; the protocol allows 65 535).
+const PG_ROWS: usize = 500;
+
 const SELECT_ROWS: &str = "SELECT seq,time,token_id,endpoint,model,bundle_sha256,input_sha256,output,status,latency_ms,prev_hash,hash FROM audit ORDER BY seq";
 const SELECT_HEAD: &str = "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1";
 
@@ -315,16 +318,33 @@ impl Store {
                     Some(r) => (r.get::<_, i64>(0), r.get::<_, String>(1)),
                     None => (0, GENESIS.to_string()),
                 };
-                let st = t
-                    .prepare("INSERT INTO audit VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)")
-                    .map_err(pg_err)?;
+                // The chain first, then multi-row INSERTs: one round trip per PG_ROWS rows.
+                let mut rows = Vec::with_capacity(batch.len());
                 for e in batch {
                     seq += 1;
                     let h = row_hash(&prev, seq, e);
-                    t.execute(
-                        &st,
-                        &[
-                            &seq,
+                    rows.push((seq, e, i32::from(e.status), std::mem::replace(&mut prev, h)));
+                }
+                let hashes: Vec<&str> = rows
+                    .iter()
+                    .skip(1)
+                    .map(|r| r.3.as_str())
+                    .chain(std::iter::once(prev.as_str()))
+                    .collect();
+                for (chunk, chunk_hashes) in rows.chunks(PG_ROWS).zip(hashes.chunks(PG_ROWS)) {
+                    let mut sql = String::from("INSERT INTO audit VALUES ");
+                    let mut params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+                        Vec::with_capacity(chunk.len() * 12);
+                    for (i, ((seq, e, status, prev), hash)) in
+                        chunk.iter().zip(chunk_hashes).enumerate()
+                    {
+                        let b = i * 12;
+                        sql.push_str(if i == 0 { "(" } else { ",(" });
+                        let cols: Vec<String> = (1..=12).map(|c| format!("${}", b + c)).collect();
+                        sql.push_str(&cols.join(","));
+                        sql.push(')');
+                        params.extend([
+                            seq as &(dyn postgres::types::ToSql + Sync),
                             &e.time,
                             &e.token_id,
                             &e.endpoint,
@@ -332,14 +352,13 @@ impl Store {
                             &e.bundle_sha256,
                             &e.input_sha256,
                             &e.output,
-                            &i32::from(e.status),
+                            status,
                             &e.latency_ms,
-                            &prev,
-                            &h,
-                        ],
-                    )
-                    .map_err(pg_err)?;
-                    prev = h;
+                            prev,
+                            hash,
+                        ]);
+                    }
+                    t.execute(sql.as_str(), &params).map_err(pg_err)?;
                 }
                 t.commit().map_err(pg_err)
             }

@@ -139,7 +139,8 @@ fn rows_written_while_the_database_is_down_arrive_after_it_returns() {
     assert!(log.healthy());
 
     pg.stop_server();
-    for i in 10..20 {
+    // Enough rows to be written as several multi-row INSERTs once the database is back.
+    for i in 10..1210 {
         log.record(event(0, i));
     }
     wait_until("the writer notices", || !log.healthy());
@@ -147,7 +148,7 @@ fn rows_written_while_the_database_is_down_arrive_after_it_returns() {
     wait_until("the writer catches up", || log.healthy());
     log.close();
     let v = verify(target).unwrap();
-    assert_eq!(v.rows, 20);
+    assert_eq!(v.rows, 1210);
 }
 
 #[test]
