@@ -5,12 +5,15 @@
 //! the gemm instead). The engine's CPU convolution converts layouts and builds im2col tiles in
 //! per-element closures, which was half of a small CNN's inference time.
 //!
-//! Backward ([`conv2d_backward`]): the batch is cut into chunks of images, one task each. A
-//! chunk lays its images side by side as columns — im2col `[in·kh·kw, nb·oh·ow]` and the output
-//! gradient `[out, nb·oh·ow]` — so both gradients are one long gemm each: the weight gradient
-//! `dY · colᵀ` (summed over the chunks afterwards) and the input gradient `col2im(Wᵀ · dY)`.
+//! Backward ([`conv2d_backward`]): the batch is cut into chunks of images, each chunk's column
+//! matrix within a core's L2 cache (512 KiB). A chunk lays its images side by side as columns —
+//! im2col `[in·kh·kw, nb·oh·ow]` and the output gradient `[out, nb·oh·ow]` — so both gradients
+//! are one gemm each: the weight gradient `dY · colᵀ` (added into one buffer per worker, the
+//! buffers summed at the end) and the input gradient `col2im(Wᵀ · dY)`, zeroed and accumulated
+//! chunk by chunk while it is in cache.
 
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Shape and options of one convolution (groups 1, dilation 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,9 +84,10 @@ fn im2col_strided(x: &[f32], s: &ConvShape, col: &mut [f32], ld: usize) {
                         let lo = (-shift).clamp(0, ow as isize) as usize;
                         let hi = (w - shift).clamp(lo as isize, ow as isize) as usize;
                         out[..lo].fill(0.0);
-                        out[lo..hi].copy_from_slice(
-                            &src[(lo as isize + shift) as usize..(hi as isize + shift) as usize],
-                        );
+                        if hi > lo {
+                            let at = (lo as isize + shift) as usize;
+                            out[lo..hi].copy_from_slice(&src[at..][..hi - lo]);
+                        }
                         out[hi..].fill(0.0);
                         continue;
                     }
@@ -124,7 +128,6 @@ pub fn conv2d_forward(
     );
     let p = oh * ow;
     let per_out = s.o * p;
-    let mut out = vec![0f32; s.n * per_out];
     // Per output channel `y·a + b`, then ReLU, on rows of output channels from `o0` on.
     let epilogue = |o0: usize, dst: &mut [f32]| {
         if affine.is_some() || relu {
@@ -134,13 +137,13 @@ pub fn conv2d_forward(
             }
         }
     };
-    let product = |rows: std::ops::Range<usize>, dst: &mut [f32], col: &[f32]| {
-        super::matmul(
+    // Output channels `rows` of one image, written (not added) into `dst`.
+    let product = |rows: std::ops::Range<usize>, dst: &mut [MaybeUninit<f32>], col: &[f32]| {
+        let dst = super::matmul_uninit(
             rows.len(),
             p,
             ck,
             dst,
-            false,
             &weight[rows.start * ck..rows.end * ck],
             (ck, 1),
             col,
@@ -149,34 +152,37 @@ pub fn conv2d_forward(
         );
         epilogue(rows.start, dst);
     };
-    if s.n == 1 {
-        // One image (serving latency): im2col once, then the output channels split between two
-        // threads when the product is large enough to pay for the hand-off.
-        let mut col = vec![0f32; ck * p];
-        im2col(x, &s, &mut col);
-        let half = s.o / 2;
-        if rayon::current_num_threads() > 1 && half > 0 && s.o * p * ck >= 1 << 20 {
-            let (top, bottom) = out.split_at_mut(half * p);
-            rayon::join(
-                || product(0..half, top, &col),
-                || product(half..s.o, bottom, &col),
-            );
+    let fill = |out: &mut [MaybeUninit<f32>]| {
+        if s.n == 1 {
+            // One image (serving latency): im2col once, then the output channels split between
+            // two threads when the product is large enough to pay for the hand-off.
+            let mut col = vec![0f32; ck * p];
+            im2col(x, &s, &mut col);
+            let half = s.o / 2;
+            if rayon::current_num_threads() > 1 && half > 0 && s.o * p * ck >= 1 << 20 {
+                let (top, bottom) = out.split_at_mut(half * p);
+                rayon::join(
+                    || product(0..half, top, &col),
+                    || product(half..s.o, bottom, &col),
+                );
+            } else {
+                product(0..s.o, out, &col);
+            }
         } else {
-            product(0..s.o, &mut out, &col);
+            out.par_chunks_mut(per_out)
+                .enumerate()
+                .for_each(|(i, dst)| {
+                    FORWARD_SCRATCH.with_borrow_mut(|col| {
+                        // Every element of `col` is written by im2col: it is not cleared.
+                        col.resize(ck * p, 0.0);
+                        im2col(&x[i * s.c * s.h * s.w..][..s.c * s.h * s.w], &s, col);
+                        product(0..s.o, dst, col);
+                    })
+                });
         }
-    } else {
-        out.par_chunks_mut(per_out)
-            .enumerate()
-            .for_each(|(i, dst)| {
-                FORWARD_SCRATCH.with_borrow_mut(|col| {
-                    // Every element of `col` is written by im2col: the buffer is not cleared.
-                    col.resize(ck * p, 0.0);
-                    im2col(&x[i * s.c * s.h * s.w..][..s.c * s.h * s.w], &s, col);
-                    product(0..s.o, dst, col);
-                })
-            });
-    }
-    out
+    };
+    // SAFETY: the gemms write every output channel of every image (`s.n` chunks of `o` rows).
+    unsafe { super::uninit_vec(s.n * per_out, fill) }
 }
 
 multiversion! {
@@ -220,10 +226,16 @@ fn col2im_strided(col: &[f32], s: &ConvShape, dx: &mut [f32], ld: usize) {
                     }
                     let dst = &mut plane[iy as usize * s.w..][..s.w];
                     let first = kj as isize - pl;
-                    if sw == 1 && first >= 0 && first + ow as isize <= w {
-                        // The common case (stride 1, inside the image): a vector add.
-                        for (d, v) in dst[first as usize..][..ow].iter_mut().zip(row) {
-                            *d += v;
+                    if sw == 1 {
+                        // Stride 1: output x adds to input x + first, for the outputs whose
+                        // input is inside the row (the padding's are dropped): one vector add.
+                        let lo = (-first).clamp(0, ow as isize) as usize;
+                        let hi = (w - first).clamp(lo as isize, ow as isize) as usize;
+                        if hi > lo {
+                            let at = (lo as isize + first) as usize;
+                            for (d, v) in dst[at..][..hi - lo].iter_mut().zip(&row[lo..hi]) {
+                                *d += v;
+                            }
                         }
                         continue;
                     }
@@ -239,6 +251,10 @@ fn col2im_strided(col: &[f32], s: &ConvShape, dx: &mut [f32], ld: usize) {
         }
     }
 }
+
+/// Floats in one backward chunk's column matrix (512 KiB: a core's L2 cache on the machines
+/// measured).
+const COLUMN_BUDGET: usize = 128 << 10;
 
 thread_local! {
     /// Per-thread work matrices of the backward pass (output gradient, im2col, its gradient),
@@ -261,6 +277,20 @@ pub fn conv2d_backward(
     need_dx: bool,
     need_dw: bool,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    backward_in_chunks(x, weight, dy, s, need_dx, need_dw, COLUMN_BUDGET)
+}
+
+/// [`conv2d_backward`] with chunks of images whose column matrices hold at most `budget` floats
+/// (or one image).
+fn backward_in_chunks(
+    x: &[f32],
+    weight: &[f32],
+    dy: &[f32],
+    s: ConvShape,
+    need_dx: bool,
+    need_dw: bool,
+    budget: usize,
+) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
     let [oh, ow] = s
         .out()
         .expect("conv2d: kernel larger than the padded input");
@@ -278,12 +308,14 @@ pub fn conv2d_backward(
             need_dw.then(|| vec![0f32; s.o * ck]),
         );
     }
-    // Images per chunk: enough chunks for every thread, and each chunk's column matrix within
-    // about 16 MiB so it stays near the cache and memory stays bounded on large images.
-    let threads = rayon::current_num_threads().max(1);
-    let by_memory = ((4 << 20) / (ck * p).max(1)).max(1);
-    let nb = s.n.div_ceil(threads).min(by_memory).max(1);
-    let chunk = |first: usize, dx: Option<&mut [f32]>| -> Option<Vec<f32>> {
+    // Images per chunk: each chunk's column matrix within about half a MiB, so that it, the
+    // chunk's output gradient and the input gradient's columns stay in a core's L2 cache from
+    // im2col through the gemms to col2im (streaming 16 MiB matrices through memory instead made
+    // a 28-px training step a quarter slower); always at least one image.
+    let nb = (budget / (ck * p).max(1)).clamp(1, s.n);
+    // One chunk: its part of the input gradient written into `dx` (when given), its weight
+    // gradient added to `dw` (an empty `dw` is first sized and overwritten).
+    let chunk = |first: usize, dx: Option<&mut [MaybeUninit<f32>]>, dw: &mut Vec<f32>| {
         SCRATCH.with_borrow_mut(|[g, col, dcol]| {
             let m = nb.min(s.n - first);
             let cols = m * p;
@@ -296,27 +328,27 @@ pub fn conv2d_backward(
                     g[o * cols + j * p..][..p].copy_from_slice(row);
                 }
             }
-            let dw = need_dw.then(|| {
+            if need_dw {
                 col.resize(ck * cols, 0.0);
                 for j in 0..m {
                     im2col_strided(&x[(first + j) * chw..][..chw], &s, &mut col[j * p..], cols);
                 }
-                // dW[o, ck] = G[o, cols] · colᵀ (col read as `[cols, ck]`).
-                let mut dw = vec![0f32; s.o * ck];
+                // dW[o, ck] (+)= G[o, cols] · colᵀ (col read as `[cols, ck]`).
+                let accumulate = !dw.is_empty();
+                dw.resize(s.o * ck, 0.0);
                 super::matmul(
                     s.o,
                     ck,
                     cols,
-                    &mut dw,
-                    false,
+                    dw,
+                    accumulate,
                     g,
                     (cols, 1),
                     col,
                     (1, cols),
                     false,
                 );
-                dw
-            });
+            }
             if let Some(dx) = dx {
                 // dcol[ck, cols] = Wᵀ · G (W read as `[ck, o]`), then back to image positions.
                 dcol.resize(ck * cols, 0.0);
@@ -332,36 +364,53 @@ pub fn conv2d_backward(
                     (cols, 1),
                     false,
                 );
+                // The chunk's input gradient is zeroed here, while it stays in this core's
+                // cache for col2im, rather than in one pass over the whole batch beforehand.
+                dx.fill(MaybeUninit::new(0.0));
+                // SAFETY: every element was just written.
+                let dx = unsafe { super::assume_init(dx) };
                 for (j, img) in dx.chunks_exact_mut(chw).enumerate() {
                     col2im_strided(&dcol[j * p..], &s, img, cols);
                 }
             }
-            dw
         })
     };
-    let mut dx = need_dx.then(|| vec![0f32; x.len()]);
-    let partial: Vec<Option<Vec<f32>>> = match dx.as_mut() {
-        Some(dx) => dx
-            .par_chunks_mut(nb * chw)
-            .enumerate()
-            .map(|(i, d)| chunk(i * nb, Some(d)))
-            .collect(),
-        None => (0..s.n.div_ceil(nb))
-            .into_par_iter()
-            .map(|i| chunk(i * nb, None))
-            .collect(),
-    };
-    let dw = need_dw.then(|| {
-        let mut parts = partial.into_iter().flatten();
-        let mut dw = parts.next().expect("at least one chunk");
-        for part in parts {
-            for (a, b) in dw.iter_mut().zip(&part) {
-                *a += b;
-            }
+    // Each worker adds its chunks' weight gradients into one buffer of its own; the buffers are
+    // summed at the end.
+    let add = |mut a: Vec<f32>, b: Vec<f32>| {
+        if a.is_empty() {
+            return b;
         }
-        dw
-    });
-    (dx, dw)
+        for (a, b) in a.iter_mut().zip(&b) {
+            *a += b;
+        }
+        a
+    };
+    let mut dw = Vec::new();
+    let dx = if need_dx {
+        let fill = |dx: &mut [MaybeUninit<f32>]| {
+            dw = dx
+                .par_chunks_mut(nb * chw)
+                .enumerate()
+                .fold(Vec::new, |mut dw, (i, d)| {
+                    chunk(i * nb, Some(d), &mut dw);
+                    dw
+                })
+                .reduce(Vec::new, add);
+        };
+        // SAFETY: the chunks cover the input gradient and each chunk zeroes its part first.
+        Some(unsafe { super::uninit_vec(x.len(), fill) })
+    } else {
+        dw = (0..s.n.div_ceil(nb))
+            .into_par_iter()
+            .fold(Vec::new, |mut dw, i| {
+                chunk(i * nb, None, &mut dw);
+                dw
+            })
+            .reduce(Vec::new, add);
+        None
+    };
+    (dx, need_dw.then_some(dw))
 }
 
 /// Per channel, the sum of `y` (`[n, channels, per]`) over images and positions (in `f64`).
@@ -428,7 +477,7 @@ mod tests {
     /// Strides 1–3, paddings 0–3 (also asymmetric), kernels 1×1–7×7, batches that cut into
     /// several backward chunks, and one image whose product is large enough (≥ 2^20) for the
     /// forward to split its output channels between two threads.
-    const CASES: [Case; 8] = [
+    const CASES: [Case; 9] = [
         (3, 2, 7, 6, 4, [3, 3], [1, 1], [1, 1, 1, 1]),
         (1, 3, 9, 9, 5, [3, 3], [2, 2], [1, 1, 1, 1]),
         (2, 3, 11, 10, 4, [7, 7], [2, 2], [3, 3, 3, 3]),
@@ -437,6 +486,8 @@ mod tests {
         (7, 2, 3, 3, 2, [3, 3], [1, 1], [0, 0, 0, 0]),
         (5, 2, 7, 6, 4, [3, 3], [1, 1], [1, 1, 1, 1]),
         (1, 16, 16, 16, 33, [3, 3], [1, 1], [1, 1, 1, 1]),
+        // Stride 1 with kernel columns that fall wholly in the padding of a narrow input.
+        (2, 2, 3, 2, 3, [7, 7], [1, 1], [3, 3, 3, 3]),
     ];
 
     /// The shape of a case and deterministic input and weight values in [-1, 1].
@@ -534,15 +585,22 @@ mod tests {
                     }
                 }
             }
-            let (gx, gw) = conv2d_backward(&x, &wt, &dy, s, true, true);
-            for (name, got, want) in [("dx", gx.unwrap(), dx), ("dw", gw.unwrap(), dw)] {
-                assert_eq!(got.len(), want.len(), "{s:?} {name}");
-                let worst = got
-                    .iter()
-                    .zip(&want)
-                    .map(|(a, b)| (*a as f64 - b).abs())
-                    .fold(0f64, f64::max);
-                assert!(worst < 1e-4, "{s:?}: {name} max difference {worst}");
+            // The default chunks, and one image per chunk (several chunks per worker, their
+            // weight gradients added up).
+            for budget in [COLUMN_BUDGET, 1] {
+                let (gx, gw) = backward_in_chunks(&x, &wt, &dy, s, true, true, budget);
+                for (name, got, want) in [("dx", gx.unwrap(), &dx), ("dw", gw.unwrap(), &dw)] {
+                    assert_eq!(got.len(), want.len(), "{s:?} {name}");
+                    let worst = got
+                        .iter()
+                        .zip(want)
+                        .map(|(a, b)| (*a as f64 - b).abs())
+                        .fold(0f64, f64::max);
+                    assert!(
+                        worst < 1e-4,
+                        "{s:?} budget {budget}: {name} max difference {worst}"
+                    );
+                }
             }
             // Only the weight gradient (a network's first layer): the same values.
             let (none, gw2) = conv2d_backward(&x, &wt, &dy, s, false, true);

@@ -8,6 +8,7 @@
 //! one, as in the engine (and PyTorch's normalisation; only its running variance is unbiased).
 
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Per-channel statistics of a batch: mean, biased variance and `1/√(var + ε)`.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,50 +66,100 @@ multiversion! {
     }
 }
 
-multiversion! {
-    /// Adds Σ g and Σ g·(x − m) of a row to `out`, with `g` the output gradient below the ReLU
-    /// (zero where `y ≤ 0`, when `relu`).
-    fn row_grad_sums(x: &[f32], y: &[f32], dy: &[f32], m: f32, relu: bool, out: &mut [f64; 2]) {
-        let (mut s, mut q) = ([0f32; 8], [0f32; 8]);
-        let (xc, yc, dc) = (x.chunks_exact(8), y.chunks_exact(8), dy.chunks_exact(8));
-        let rest = (xc.remainder(), yc.remainder(), dc.remainder());
-        // Below the ReLU a zero output passes no gradient: a select, no branch.
-        let floor = if relu { 0.0 } else { f32::NEG_INFINITY };
-        for ((xv, yv), dv) in xc.zip(yc).zip(dc) {
-            let xv: &[f32; 8] = xv.try_into().expect("chunks of 8");
-            let yv: &[f32; 8] = yv.try_into().expect("chunks of 8");
-            let dv: &[f32; 8] = dv.try_into().expect("chunks of 8");
-            for l in 0..8 {
-                let g = if yv[l] > floor { dv[l] } else { 0.0 };
-                s[l] += g;
-                q[l] += g * (xv[l] - m);
-            }
-        }
-        let (mut ss, mut qq) = (0f64, 0f64);
-        for l in 0..8 {
-            ss += s[l] as f64;
-            qq += q[l] as f64;
-        }
-        for ((&xv, &yv), &dv) in rest.0.iter().zip(rest.1).zip(rest.2) {
-            let g = if yv > floor { dv } else { 0.0 };
-            ss += g as f64;
-            qq += (g * (xv - m)) as f64;
-        }
-        out[0] += ss;
-        out[1] += qq;
+/// `g` where `y > floor`, else `0.0` (and for a NaN `y`), as a bit mask the compiler vectorises.
+#[inline(always)]
+fn pass_above(g: f32, y: f32, floor: f32) -> f32 {
+    f32::from_bits(g.to_bits() & ((y > floor) as u32).wrapping_neg())
+}
+
+/// Adds Σ g and Σ g·(x − m) of a row to `out`, with `g` the output gradient below the ReLU
+/// (zero where `y ≤ 0`, when `relu`).
+fn row_grad_sums(x: &[f32], y: &[f32], dy: &[f32], m: f32, relu: bool, out: &mut [f64; 2]) {
+    let n = x.len().min(y.len()).min(dy.len());
+    // Below the ReLU a zero output passes no gradient.
+    let floor = if relu { 0.0 } else { f32::NEG_INFINITY };
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        done = n - n % 16;
+        // SAFETY: the CPU has AVX2 and FMA; the function reads the first `done` ≤ `n` values of
+        // each slice.
+        let [s, q] = unsafe { grad_sums_avx2(x.as_ptr(), y.as_ptr(), dy.as_ptr(), done, m, floor) };
+        out[0] += s;
+        out[1] += q;
     }
+    let (mut ss, mut qq) = (0f64, 0f64);
+    for k in done..n {
+        let g = pass_above(dy[k], y[k], floor);
+        ss += g as f64;
+        qq += (g * (x[k] - m)) as f64;
+    }
+    out[0] += ss;
+    out[1] += qq;
+}
+
+/// The body of [`row_grad_sums`] over `n` values (a multiple of 16) in AVX2: `g` masked with
+/// a vector compare, two pairs of 8-lane accumulators (the compiler turned the scalar select
+/// into per-lane branches, a tenth of a 28-px training step).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn grad_sums_avx2(
+    x: *const f32,
+    y: *const f32,
+    dy: *const f32,
+    n: usize,
+    m: f32,
+    floor: f32,
+) -> [f64; 2] {
+    use std::arch::x86_64::*;
+    let (mv, fv) = (_mm256_set1_ps(m), _mm256_set1_ps(floor));
+    let (mut s0, mut s1, mut q0, mut q1) = (
+        _mm256_setzero_ps(),
+        _mm256_setzero_ps(),
+        _mm256_setzero_ps(),
+        _mm256_setzero_ps(),
+    );
+    let mut k = 0;
+    while k < n {
+        // SAFETY: `k + 16 ≤ n` and the caller guarantees `n` readable values in each pointer.
+        let (g0, g1, x0, x1) = unsafe {
+            let keep0 = _mm256_cmp_ps::<_CMP_GT_OQ>(_mm256_loadu_ps(y.add(k)), fv);
+            let keep1 = _mm256_cmp_ps::<_CMP_GT_OQ>(_mm256_loadu_ps(y.add(k + 8)), fv);
+            (
+                _mm256_and_ps(_mm256_loadu_ps(dy.add(k)), keep0),
+                _mm256_and_ps(_mm256_loadu_ps(dy.add(k + 8)), keep1),
+                _mm256_loadu_ps(x.add(k)),
+                _mm256_loadu_ps(x.add(k + 8)),
+            )
+        };
+        s0 = _mm256_add_ps(s0, g0);
+        s1 = _mm256_add_ps(s1, g1);
+        q0 = _mm256_fmadd_ps(g0, _mm256_sub_ps(x0, mv), q0);
+        q1 = _mm256_fmadd_ps(g1, _mm256_sub_ps(x1, mv), q1);
+        k += 16;
+    }
+    let (mut s, mut q) = ([0f32; 8], [0f32; 8]);
+    // SAFETY: each array holds 8 floats.
+    unsafe {
+        _mm256_storeu_ps(s.as_mut_ptr(), _mm256_add_ps(s0, s1));
+        _mm256_storeu_ps(q.as_mut_ptr(), _mm256_add_ps(q0, q1));
+    }
+    [
+        s.iter().map(|&v| v as f64).sum(),
+        q.iter().map(|&v| v as f64).sum(),
+    ]
 }
 
 multiversion! {
     /// `dx = a·(g − mb − (x − m)·s·mg)` over a row (`g` as in [`row_grad_sums`]).
-    fn row_dx(dx: &mut [f32], x: &[f32], y: &[f32], dy: &[f32], m: f32, s: f32, a: f32, mb: f32, mg: f32, relu: bool) {
+    fn row_dx(dx: &mut [MaybeUninit<f32>], x: &[f32], y: &[f32], dy: &[f32], m: f32, s: f32, a: f32, mb: f32, mg: f32, relu: bool) {
         let n = dx.len();
         let (x, y, dy) = (&x[..n], &y[..n], &dy[..n]);
         let floor = if relu { 0.0 } else { f32::NEG_INFINITY };
         let (sm, c) = (s * mg, mb);
         for k in 0..n {
-            let g = if y[k] > floor { dy[k] } else { 0.0 };
-            dx[k] = a * (g - c - (x[k] - m) * sm);
+            let g = pass_above(dy[k], y[k], floor);
+            dx[k] = MaybeUninit::new(a * (g - c - (x[k] - m) * sm));
         }
     }
 }
@@ -153,12 +204,15 @@ pub fn bn_train_forward(
     let shift: Vec<f32> = (0..c)
         .map(|ch| beta[ch] - means[ch] as f32 * scale[ch])
         .collect();
-    let mut y = vec![0f32; x.len()];
-    if per > 0 {
-        y.par_chunks_mut(c * per)
-            .zip(x.par_chunks(c * per))
-            .for_each(|(yi, xi)| affine_rows(yi, xi, per, &scale, &shift, relu));
-    }
+    let fill = |y: &mut [MaybeUninit<f32>]| {
+        if per > 0 {
+            y.par_chunks_mut(c * per)
+                .zip(x.par_chunks(c * per))
+                .for_each(|(yi, xi)| affine_rows(yi, xi, per, &scale, &shift, relu));
+        }
+    };
+    // SAFETY: `affine_rows` writes every value of every image (none when `per` is 0).
+    let y = unsafe { super::uninit_vec(x.len(), fill) };
     let stats = BnStats {
         mean: means.iter().map(|&m| m as f32).collect(),
         var: vars.iter().map(|&v| v as f32).collect(),
@@ -169,16 +223,16 @@ pub fn bn_train_forward(
 
 multiversion! {
     /// `y = x·scale[ch] + shift[ch]` (then ReLU) over one image's rows of `per` values.
-    fn affine_rows(y: &mut [f32], x: &[f32], per: usize, scale: &[f32], shift: &[f32], relu: bool) {
+    fn affine_rows(y: &mut [MaybeUninit<f32>], x: &[f32], per: usize, scale: &[f32], shift: &[f32], relu: bool) {
         for (ch, (yr, xr)) in y.chunks_exact_mut(per).zip(x.chunks_exact(per)).enumerate() {
             let (a, b) = (scale[ch], shift[ch]);
             if relu {
                 for (o, &v) in yr.iter_mut().zip(xr) {
-                    *o = (v * a + b).max(0.0);
+                    *o = MaybeUninit::new((v * a + b).max(0.0));
                 }
             } else {
                 for (o, &v) in yr.iter_mut().zip(xr) {
-                    *o = v * a + b;
+                    *o = MaybeUninit::new(v * a + b);
                 }
             }
         }
@@ -226,8 +280,10 @@ pub fn bn_train_backward(
         .map(|(s, &is)| (s[1] * is as f64) as f32)
         .collect();
     let count = (n * per).max(1) as f32;
-    let mut dx = vec![0f32; x.len()];
-    if per > 0 {
+    let fill = |dx: &mut [MaybeUninit<f32>]| {
+        if per == 0 {
+            return;
+        }
         dx.par_chunks_mut(c * per).enumerate().for_each(|(img, d)| {
             for (ch, dr) in d.chunks_exact_mut(per).enumerate() {
                 let i = at(ch, img);
@@ -246,7 +302,9 @@ pub fn bn_train_backward(
                 );
             }
         });
-    }
+    };
+    // SAFETY: `row_dx` writes every value of every image (none when `per` is 0).
+    let dx = unsafe { super::uninit_vec(x.len(), fill) };
     (dx, dgamma, dbeta)
 }
 

@@ -58,51 +58,150 @@ fn wins(v: f32, best: f32) -> bool {
     v > best || v.is_nan() && !best.is_nan()
 }
 
-multiversion! {
-    /// The 2×2, stride-2, unpadded case (the small CNN's and VGG's pools): two input rows per
-    /// output row, branch-free selects.
-    fn pool_plane_2x2(x: &[f32], w: usize, out: &mut [f32], arg: Option<&mut [u32]>) {
-        let ow = w / 2;
-        if ow == 0 {
-            return;
+/// The winner of one 2×2 window given in the scalar order (top-left, top-right, bottom-left,
+/// bottom-right): its value and position 0–3.
+#[inline(always)]
+fn window4(v: [f32; 4]) -> (f32, u32) {
+    let (mut best, mut at) = (v[0], 0);
+    for (i, &x) in v.iter().enumerate().skip(1) {
+        let t = wins(x, best);
+        best = if t { x } else { best };
+        at = if t { i as u32 } else { at };
+    }
+    (best, at)
+}
+
+thread_local! {
+    /// Per-thread copies of a plane's top and bottom window rows (the 2×2 pooling's inputs as
+    /// two contiguous streams).
+    static ROWS: std::cell::RefCell<[Vec<f32>; 2]> = const {
+        std::cell::RefCell::new([Vec::new(), Vec::new()])
+    };
+}
+
+/// The 2×2, stride-2, unpadded case (the small CNN's and VGG's pools). The window rows are
+/// copied one after another into two streams (tops and bottoms, an odd width's last column
+/// left out), so every window is two neighbours in each stream whatever the width: the windows
+/// then run 8 at a time in AVX2 ([`windows_2x2_avx2`]; at 28 px rows are only 7–14 windows
+/// wide), the rest one by one. The winners' positions (0–3) become plane offsets at the end.
+fn pool_plane_2x2(x: &[f32], w: usize, out: &mut [f32], arg: Option<&mut [u32]>) {
+    let ow = w / 2;
+    if ow == 0 {
+        return;
+    }
+    let oh = out.len() / ow;
+    let mut arg = arg;
+    ROWS.with_borrow_mut(|[top, bottom]| {
+        let span = 2 * ow;
+        top.clear();
+        bottom.clear();
+        for oy in 0..oh {
+            top.extend_from_slice(&x[2 * oy * w..][..span]);
+            bottom.extend_from_slice(&x[(2 * oy + 1) * w..][..span]);
         }
-        let oh = out.len() / ow;
-        match arg {
-            Some(arg) => {
-                for oy in 0..oh {
-                    let (r0, r1) = (&x[2 * oy * w..][..2 * ow], &x[(2 * oy + 1) * w..][..2 * ow]);
-                    let o = &mut out[oy * ow..][..ow];
-                    let a = &mut arg[oy * ow..][..ow];
-                    let base = (2 * oy * w) as u32;
-                    for ox in 0..ow {
-                        let (mut best, mut at) = (r0[2 * ox], base + 2 * ox as u32);
-                        for (v, i) in [
-                            (r0[2 * ox + 1], base + 2 * ox as u32 + 1),
-                            (r1[2 * ox], base + (w + 2 * ox) as u32),
-                            (r1[2 * ox + 1], base + (w + 2 * ox) as u32 + 1),
-                        ] {
-                            let t = wins(v, best);
-                            best = if t { v } else { best };
-                            at = if t { i } else { at };
-                        }
-                        o[ox] = best;
-                        a[ox] = at;
-                    }
-                }
-            }
-            None => {
-                for oy in 0..oh {
-                    let (r0, r1) = (&x[2 * oy * w..][..2 * ow], &x[(2 * oy + 1) * w..][..2 * ow]);
-                    for (ox, o) in out[oy * ow..][..ow].iter_mut().enumerate() {
-                        let mut best = r0[2 * ox];
-                        for v in [r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]] {
-                            best = if wins(v, best) { v } else { best };
-                        }
-                        *o = best;
-                    }
-                }
+        let n = oh * ow;
+        let done = windows_2x2_simd(top, bottom, &mut out[..n], arg.as_deref_mut());
+        for o in done..n {
+            let (v, at) = window4([top[2 * o], top[2 * o + 1], bottom[2 * o], bottom[2 * o + 1]]);
+            out[o] = v;
+            if let Some(a) = arg.as_deref_mut() {
+                a[o] = at;
             }
         }
+    });
+    if let Some(a) = arg {
+        // Position p of output (oy, ox) → offset 2·oy·w + 2·ox + (p & 1) + (p >> 1)·w.
+        for (oy, row) in a.chunks_exact_mut(ow).take(oh).enumerate() {
+            let base = (2 * oy * w) as u32;
+            for (ox, p) in row.iter_mut().enumerate() {
+                *p = base + 2 * ox as u32 + (*p & 1) + (*p >> 1) * w as u32;
+            }
+        }
+    }
+}
+
+/// The first windows of [`pool_plane_2x2`]'s streams in AVX2 when the CPU has it: how many
+/// were written (a multiple of 8; 0 without AVX2).
+#[inline(always)]
+fn windows_2x2_simd(
+    top: &[f32],
+    bottom: &[f32],
+    out: &mut [f32],
+    arg: Option<&mut [u32]>,
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        let n = out.len() - out.len() % 8;
+        assert!(top.len() >= 2 * n && bottom.len() >= 2 * n);
+        assert!(arg.as_ref().is_none_or(|a| a.len() >= n));
+        // SAFETY: the CPU has AVX2; the asserts keep the `2n` inputs of each stream, the `n`
+        // outputs and the `n` positions in bounds.
+        unsafe {
+            windows_2x2_avx2(
+                top.as_ptr(),
+                bottom.as_ptr(),
+                out.as_mut_ptr(),
+                arg.map(|a| a.as_mut_ptr()),
+                n,
+            )
+        };
+        return n;
+    }
+    let _ = (top, bottom, out, arg);
+    0
+}
+
+/// `n` (a multiple of 8) 2×2 windows: each window's four values (even and odd elements of
+/// both streams, de-interleaved by shuffles) compared in [`window4`]'s order with the same rule
+/// ([`wins`]: strictly greater, or a NaN over a number), so values, signed zeros and winning
+/// positions are those of the scalar code.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn windows_2x2_avx2(
+    top: *const f32,
+    bottom: *const f32,
+    out: *mut f32,
+    arg: Option<*mut u32>,
+    n: usize,
+) {
+    use std::arch::x86_64::*;
+    // Even and odd elements of 16 consecutive values, in order.
+    let split = |p: *const f32| {
+        // SAFETY: the caller keeps 16 values from `p` readable.
+        let (a, b) = unsafe { (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))) };
+        let fix = |v: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(v)));
+        (
+            fix(_mm256_shuffle_ps::<0x88>(a, b)),
+            fix(_mm256_shuffle_ps::<0xDD>(a, b)),
+        )
+    };
+    let wins = |v: __m256, best: __m256| {
+        _mm256_or_ps(
+            _mm256_cmp_ps::<_CMP_GT_OQ>(v, best),
+            _mm256_and_ps(
+                _mm256_cmp_ps::<_CMP_UNORD_Q>(v, v),
+                _mm256_cmp_ps::<_CMP_ORD_Q>(best, best),
+            ),
+        )
+    };
+    let mut o = 0;
+    while o < n {
+        // SAFETY: `o + 8 ≤ n`: values `2·o .. 2·o + 16` of each stream are in bounds.
+        let ((v0, v1), (v2, v3)) = unsafe { (split(top.add(2 * o)), split(bottom.add(2 * o))) };
+        let (mut best, mut at) = (v0, _mm256_setzero_ps());
+        for (k, v) in [v1, v2, v3].into_iter().enumerate() {
+            let t = wins(v, best);
+            best = _mm256_blendv_ps(best, v, t);
+            at = _mm256_blendv_ps(at, _mm256_castsi256_ps(_mm256_set1_epi32(k as i32 + 1)), t);
+        }
+        // SAFETY: outputs and positions `o .. o + 8` are in bounds.
+        unsafe {
+            _mm256_storeu_ps(out.add(o), best);
+            if let Some(arg) = arg {
+                _mm256_storeu_si256(arg.add(o) as *mut __m256i, _mm256_castps_si256(at));
+            }
+        }
+        o += 8;
     }
 }
 
@@ -288,5 +387,55 @@ mod tests {
         let (y, arg) = max_pool2d_forward(&[1.0, f32::NAN, 3.0, f32::NAN], wide, true);
         assert!(y[0].is_nan());
         assert_eq!(arg, vec![1]);
+    }
+
+    /// The vectorised 2×2 windows (8 at a time, then the scalar tail) against the rule
+    /// "first strict maximum, a NaN over a number" on values full of ties, signed zeros,
+    /// infinities and NaNs, with the winner's offset.
+    #[test]
+    fn vector_windows_follow_the_scalar_rule() {
+        let pool = [
+            0.0,
+            -0.0,
+            1.5,
+            -1.5,
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            1.5,
+        ];
+        // 3 × 21 windows: 7 vector blocks and a tail of 7; the odd width drops a column.
+        let (h, w) = (6, 43);
+        let x: Vec<f32> = (0..h * w)
+            .map(|i: usize| pool[(i.wrapping_mul(2_654_435_761) >> 7) % 8])
+            .collect();
+        let s = PoolShape {
+            n: 1,
+            c: 1,
+            h,
+            w,
+            k: [2, 2],
+            stride: [2, 2],
+            pad: [0; 4],
+        };
+        let (y, arg) = max_pool2d_forward(&x, s, true);
+        let (y2, _) = max_pool2d_forward(&x, s, false);
+        let (oh, ow) = (h / 2, w / 2);
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let at = [0, 1, w, w + 1].map(|d| 2 * oy * w + 2 * ox + d);
+                let mut win = at[0];
+                for &i in &at[1..] {
+                    if x[i] > x[win] || x[i].is_nan() && !x[win].is_nan() {
+                        win = i;
+                    }
+                }
+                let o = oy * ow + ox;
+                assert_eq!(arg[o] as usize, win, "output ({oy}, {ox})");
+                for got in [y[o], y2[o]] {
+                    assert_eq!(got.to_bits(), x[win].to_bits(), "output ({oy}, {ox})");
+                }
+            }
+        }
     }
 }
