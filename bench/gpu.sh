@@ -24,6 +24,7 @@ prepare)
   set -e
   data=${MEDAI_DATA:-../shared/data}/medmnist/pneumoniamnist.npz
   [[ -f $data ]] || { echo "gpu.sh: $data not found (set MEDAI_DATA)" >&2; exit 1; }
+  mkdir -p .git/info
   grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/exclude
   grep -qx '/.gl/' .git/info/exclude 2>/dev/null || echo '/.gl/' >> .git/info/exclude
   # A target folder of its own, so the default (CPU-only) build in target/ stays as it is.
