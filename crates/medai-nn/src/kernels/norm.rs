@@ -66,7 +66,8 @@ multiversion! {
     }
 }
 
-/// `g` where `y > floor`, else `0.0` (and for a NaN `y`), as a bit mask the compiler vectorises.
+/// `g` where `y > floor`, else `0.0` (and for a NaN `y`), as a bit mask (vectorised in
+/// [`row_dx`]; [`row_grad_sums`] uses it for its scalar tail).
 #[inline(always)]
 fn pass_above(g: f32, y: f32, floor: f32) -> f32 {
     f32::from_bits(g.to_bits() & ((y > floor) as u32).wrapping_neg())
@@ -78,6 +79,7 @@ fn row_grad_sums(x: &[f32], y: &[f32], dy: &[f32], m: f32, relu: bool, out: &mut
     let n = x.len().min(y.len()).min(dy.len());
     // Below the ReLU a zero output passes no gradient.
     let floor = if relu { 0.0 } else { f32::NEG_INFINITY };
+    #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
